@@ -1,0 +1,91 @@
+"""Block Kit builders: domain objects in, message dicts out. Pure; snapshot-tested.
+
+Each builder returns ``(text, blocks)``: ``text`` is the notification fallback Slack shows in
+notifications and screen readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.commands import USAGE
+from bot.costs import CostReport, Line, money, pct
+
+Block = dict[str, Any]
+Message = tuple[str, list[Block]]
+_SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section; keep a margin
+
+
+def _section(text: str) -> Block:
+    if len(text) > _SECTION_LIMIT:
+        text = text[: _SECTION_LIMIT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:_SECTION_LIMIT]}]}
+
+
+def help_message(command: str, *, error: str | None = None) -> Message:
+    """The command list; with ``error`` first when the caller typed something wrong."""
+    usage = "\n".join(f"{command} {line}" if not line.startswith("DURATION") else line
+                      for line in USAGE.splitlines())
+    blocks: list[Block] = []
+    if error:
+        blocks.append(_section(f":warning: {error}"))
+    blocks.append(_section(f"```{usage}```"))
+    text = f"{error} Try `{command} help`." if error else f"{command} commands"
+    return text, blocks
+
+
+def error_message(error: str) -> Message:
+    return error, [_section(f":warning: {error}")]
+
+
+def _lines(lines: Sequence[Line], limit: int) -> str:
+    return "\n".join(f"• {line.name} — {money(line.cost, line.currency)}"
+                     for line in lines[:limit]) or "_nothing_"
+
+
+def costs_message(report: CostReport) -> Message:
+    """`/finops costs`: totals per currency with change, top services and resources."""
+    if not report.totals:
+        text = f"No costs for {report.scope} in {report.period.label()}."
+        return text, [_section(text)]
+    totals = "\n".join(
+        f"*{money(c.current, cur)}*  ({money(c.delta, cur)}, {pct(c.pct)} vs previous "
+        f"{report.period.days} days)"
+        for cur, c in sorted(report.totals.items())
+    )
+    blocks = [
+        _header(f"Costs: {report.scope}"),
+        _section(f"{report.period.label()} ({report.period.days} days)\n{totals}"),
+        _section(f"*Top services*\n{_lines(report.services, 5)}"),
+        _section(f"*Top resources*\n{_lines(report.resources, 5)}"),
+    ]
+    first = next(iter(sorted(report.totals.items())))
+    text = f"Costs for {report.scope}, {report.period.label()}: {money(first[1].current, first[0])}"
+    return text, blocks
+
+
+def resources_message(title: str, rows: Sequence[tuple[str, str, str, str]], *,
+                      total: int) -> Message:
+    """A list of resources as (name, owner, team, why) rows; ``total`` may exceed the rows."""
+    if not rows:
+        return f"{title}: none.", [_section(f"*{title}*: none.")]
+    body = "\n".join(f"• `{name}` — {owner} / {team} _({why})_" for name, owner, team, why in rows)
+    blocks = [_header(title), _section(body)]
+    if total > len(rows):
+        blocks.append(_context(f"Showing {len(rows)} of {total}."))
+    return f"{title}: {total} resources", blocks
+
+
+def owner_changed_message(resource: str, owner: str, *, by: str) -> Message:
+    text = f"{resource} now belongs to {owner} (set by {by}); rules no longer change it."
+    return text, [_section(f":white_check_mark: `{resource}` now belongs to *{owner}* "
+                           f"(set by {by}); rules no longer change it.")]

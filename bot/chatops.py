@@ -1,0 +1,143 @@
+"""Answers to `/finops` commands: parse, authorise, read storage, build the reply.
+
+Shared by the Slack handlers, the console transport and ``finops-bot shell``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot import blocks
+from bot.commands import Command, UserRef, parse
+from bot.config import Config
+from bot.costs import Change, CostReport, Line, period_bounds, previous
+from bot.errors import CommandError
+from bot.pipeline import reassign_owners
+from storage import audit, costs, identity, resources
+
+_LIST_LIMIT = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a command, and from where (slack, shell, console)."""
+
+    email: str
+    user_id: str | None = None
+    origin: str = "shell"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply: notification text, Block Kit blocks, and whether only the caller sees it."""
+
+    text: str
+    blocks: list[blocks.Block]
+    ephemeral: bool = True
+
+
+def answer(session: Session, *, config: Config, caller: Caller, text: str,
+           now: datetime) -> Reply:
+    """The reply to command ``text``; bad input gets a short error plus help and no change."""
+    try:
+        command = parse(text)
+        return _dispatch(session, config=config, caller=caller, command=command, now=now)
+    except CommandError as exc:
+        return Reply(*blocks.help_message(config.command, error=str(exc)))
+
+
+def _dispatch(session: Session, *, config: Config, caller: Caller, command: Command,
+              now: datetime) -> Reply:
+    if command.verb == "help":
+        return Reply(*blocks.help_message(config.command))
+    if command.verb == "costs":
+        return _costs(session, config=config, caller=caller, command=command, now=now)
+    if command.verb == "resources":
+        return _resources(session, caller=caller, command=command)
+    if command.verb == "owner":
+        return _owner(session, config=config, caller=caller, command=command, now=now)
+    raise CommandError(f"`{command.verb}` is not available in this version yet.")
+
+
+def _email_of(session: Session, user: UserRef) -> str:
+    if user.email:
+        return user.email
+    email = identity.email_for(session, user_id=user.user_id or "")
+    if email is None:
+        raise CommandError(f"I don't know <@{user.user_id}>'s email yet.")
+    return email
+
+
+def _costs(session: Session, *, config: Config, caller: Caller, command: Command,
+           now: datetime) -> Reply:
+    period = period_bounds(command.period or "7d", today=now.date())
+    before = previous(period, month_aligned=command.period == "mtd")
+    if command.scope == "me":
+        where, scope = costs.cost_filter(owner=caller.email), caller.email
+    elif command.scope == "team":
+        if command.target not in config.teams:
+            known = ", ".join(sorted(config.teams)) or "none configured"
+            raise CommandError(f"unknown team `{command.target}` (teams: {known})")
+        where, scope = costs.cost_filter(team=command.target), f"team {command.target}"
+    elif command.scope == "resource":
+        where, scope = costs.cost_filter(resource=command.target), f"resource {command.target}"
+    else:
+        where, scope = costs.cost_filter(account=command.target), f"account {command.target}"
+    metric = config.cost_metric
+
+    def total(p_start: object, p_end: object) -> dict[str, float]:
+        rows = costs.totals(session, start=p_start, end=p_end, group_by="provider",  # type: ignore[arg-type]
+                            metric=metric, where=where)
+        out: dict[str, float] = {}
+        for row in rows:
+            out[row.currency] = out.get(row.currency, 0.0) + row.cost
+        return out
+
+    now_totals, before_totals = total(period.start, period.end), total(before.start, before.end)
+    changes = {cur: Change(v, before_totals.get(cur, 0.0)) for cur, v in now_totals.items()}
+
+    def top(group_by: str) -> list[Line]:
+        rows = costs.totals(session, start=period.start, end=period.end, group_by=group_by,
+                            metric=metric, where=where)
+        return [Line(r.key, r.currency, r.cost) for r in rows]
+
+    report = CostReport(scope, period, changes, top("service"), top("resource"))
+    return Reply(*blocks.costs_message(report))
+
+
+def _resources(session: Session, *, caller: Caller, command: Command) -> Reply:
+    if command.scope == "team":
+        found, title = resources.find(session, team=command.target), f"Team {command.target}"
+    elif command.scope == "unowned":
+        found, title = resources.find(session, unowned=True), "Unowned resources"
+    else:
+        email = caller.email if command.scope == "me" else _email_of(session, command.user)  # type: ignore[arg-type]
+        found, title = resources.find(session, owner=email), f"Resources of {email}"
+    rows = [(r.name or r.resource_id, r.owner or "unowned", r.team or "no team", r.owner_source)
+            for r in found[:_LIST_LIMIT]]
+    return Reply(*blocks.resources_message(title, rows, total=len(found)))
+
+
+def _owner(session: Session, *, config: Config, caller: Caller, command: Command,
+           now: datetime) -> Reply:
+    res = resources.get(session, resource=command.target or "")
+    if res is None:
+        raise CommandError(f"no resource `{command.target}` (give its id or its unique name)")
+    team = config.teams.get(res.team or "")
+    allowed = caller.email in config.admins or (team is not None and team.manager == caller.email)
+    if not allowed:
+        raise CommandError(f"only the manager of team {res.team or '(none)'} or an admin can "
+                           "reassign this resource.")
+    new_owner = _email_of(session, command.user)  # type: ignore[arg-type]
+    before = (res.owner, res.team)
+    resources.set_override(session, resource_id=res.resource_id, owner=new_owner, team=res.team,
+                           set_by=caller.email, now=now)
+    reassign_owners(session, config=config)
+    audit.record(session, actor=caller.email, action="owner.set", target=res.resource_id,
+                 now=now, origin=caller.origin,
+                 details={"before": before, "after": (new_owner, res.team)})
+    return Reply(*blocks.owner_changed_message(res.name or res.resource_id, new_owner,
+                                               by=caller.email), ephemeral=False)

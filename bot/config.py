@@ -1,0 +1,266 @@
+"""The YAML config (``FINOPS_CONFIG``): accounts, teams, owner rules, policies and gates.
+
+Loaded and validated once at start; a bad file fails with the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- accounts: one per cost source, discriminated by provider ---------------------------------
+
+
+class FocusAccount(_Model):
+    """FOCUS files: a file, a folder, or an ``s3://bucket/prefix`` (AWS Data Exports)."""
+
+    provider: Literal["focus"]
+    name: str
+    path: str
+
+
+class AwsAccount(_Model):
+    """AWS: a CUR 2.0 / FOCUS export in S3, inventory via tagging API + EC2, CE as fallback."""
+
+    provider: Literal["aws"]
+    name: str
+    export: str | None = None  # s3://bucket/prefix of a CUR 2.0 or FOCUS data export
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"])
+    cost_explorer: bool = True  # used when no export is configured
+    endpoint_url: str | None = None
+
+
+class GcpAccount(_Model):
+    """GCP: BigQuery billing export table; billing accounts/projects via Cloud Billing."""
+
+    provider: Literal["gcp"]
+    name: str
+    billing_account: str | None = None
+    bigquery_table: str  # project.dataset.gcp_billing_export_resource_v1_XXXX
+    project: str | None = None  # project that runs the query (defaults to the table's)
+    endpoint_url: str | None = None
+
+
+class AzureAccount(_Model):
+    """Azure: Cost Management ``query.usage`` on a scope (subscription, resource group...)."""
+
+    provider: Literal["azure"]
+    name: str
+    scope: str
+    endpoint_url: str | None = None
+
+
+class DemoAccount(_Model):
+    """Generated demo costs (several providers) relative to today."""
+
+    provider: Literal["demo"]
+    name: str
+    days: int = Field(default=75, ge=30, le=400)
+    seed: int = 7
+
+
+Account = Annotated[
+    FocusAccount | AwsAccount | GcpAccount | AzureAccount | DemoAccount,
+    Field(discriminator="provider"),
+]
+
+
+# --- teams and owner rules --------------------------------------------------------------------
+
+
+class Team(_Model):
+    """A team: monthly budget, Slack channel, manager and the owner of its unclaimed resources."""
+
+    budget: float | None = Field(default=None, ge=0)
+    currency: str = "USD"
+    slack_channel: str | None = None
+    manager: str | None = None
+    default_owner: str | None = None
+    members: list[str] = Field(default_factory=list)
+
+
+class Match(_Model):
+    """Conditions of a rule, AND-ed; an empty match matches everything."""
+
+    tag: dict[str, str] = Field(default_factory=dict)  # tag equals
+    tag_exists: list[str] = Field(default_factory=list)
+    tag_prefix: dict[str, str] = Field(default_factory=dict)
+    name_prefix: str | None = None
+    name_contains: str | None = None
+    name_regex: str | None = None
+    id_prefix: str | None = None
+    id_contains: str | None = None
+    id_regex: str | None = None
+    provider: str | None = None
+    account: str | None = None
+    region: str | None = None
+    service: str | None = None
+    resource_type: str | None = None
+
+    @field_validator("name_regex", "id_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class Rule(_Model):
+    """An assignment rule; rules apply in file order and the first match wins."""
+
+    name: str
+    match: Match = Field(default_factory=Match)
+    owner: str | None = None
+    team: str | None = None
+
+    @model_validator(mode="after")
+    def _has_target(self) -> Rule:
+        if self.owner is None and self.team is None:
+            raise ValueError("a rule needs an owner, a team, or both")
+        return self
+
+
+# --- policies validated now, used by the lifecycle features ---------------------------------
+
+
+class TtlPolicy(_Model):
+    """Max age per resource type for a team or account, and what happens when it passes."""
+
+    name: str
+    team: str | None = None
+    account: str | None = None
+    resource_type: str | None = None
+    max_age: str  # a DURATION such as 7d or 2w
+    action: Literal["notify", "stop", "destroy", "notify-then-destroy"] = "notify"
+    warn_before: str = "24h"
+    grace: str = "24h"
+
+
+class Environment(_Model):
+    """A shared environment people book: its resources (ids or a tag selector) and limits."""
+
+    name: str
+    team: str | None = None
+    resources: list[str] = Field(default_factory=list)
+    tag_selector: dict[str, str] = Field(default_factory=dict)
+    max_booking: str = "7d"
+    slack_channel: str | None = None
+
+
+class PowerSchedule(_Model):
+    """Stop resources off-hours and start them again."""
+
+    name: str
+    tag_selector: dict[str, str] = Field(default_factory=dict)
+    resources: list[str] = Field(default_factory=list)
+    stop_at: dt.time
+    start_at: dt.time
+    timezone: str = "UTC"
+    weekdays_only: bool = True
+
+
+class AnomalyGates(_Model):
+    """Gates an anomaly must pass before anyone is alerted."""
+
+    min_history_days: int = Field(default=14, ge=1)
+    min_impact: float = Field(default=25.0, ge=0)
+    min_impact_pct: float = Field(default=20.0, ge=0)
+
+
+class DigestConfig(_Model):
+    """When the daily digest goes out, and when it is skipped as noise."""
+
+    time: dt.time = dt.time(9, 0)
+    timezone: str = "UTC"
+    floor: float = Field(default=1.0, ge=0)
+
+
+class JobsConfig(_Model):
+    """Cron expressions (crontab syntax, UTC) of the scheduled jobs."""
+
+    ingest: str = "0 */6 * * *"
+
+
+class Config(_Model):
+    """The whole YAML config."""
+
+    cost_metric: Literal["EffectiveCost", "BilledCost", "ListCost"] = "EffectiveCost"
+    command: str = "/finops"
+    admins: list[str] = Field(default_factory=list)
+    owner_tags: list[str] = Field(default_factory=lambda: ["owner", "owner-email", "created-by"])
+    team_tags: list[str] = Field(default_factory=lambda: ["team"])
+    accounts: list[Account] = Field(default_factory=list)
+    teams: dict[str, Team] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    ttl_policies: list[TtlPolicy] = Field(default_factory=list)
+    environments: list[Environment] = Field(default_factory=list)
+    schedules: list[PowerSchedule] = Field(default_factory=list)
+    anomaly: AnomalyGates = Field(default_factory=AnomalyGates)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for index, rule in enumerate(self.rules):
+            if rule.team is not None and rule.team not in self.teams:
+                raise ValueError(f"rules.{index}.team: unknown team {rule.team!r}")
+        names = [a.name for a in self.accounts]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"accounts: the name {duplicate!r} is used twice")
+        return self
+
+    def account(self, name: str) -> Account:
+        for acc in self.accounts:
+            if acc.name == name:
+                return acc
+        raise ConfigError(f"no account named {name!r} in the config")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{key}: {first['msg']}"
+
+
+def parse_config(text: str, *, source: str) -> Config:
+    """Parse YAML text into a Config; errors name ``source``, the key and the problem."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from exc
+
+
+def load_config(path: Path | None) -> Config:
+    """Load the config file, or the bundled demo config when ``path`` is None."""
+    target = DEMO_CONFIG if path is None else path
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot read the config file ({exc.strerror})") from exc
+    return parse_config(text, source=str(target))

@@ -1,0 +1,47 @@
+"""Process settings: the environment variables of DESIGN.md, read once by app.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./finops-bot.db"
+
+
+class Settings(BaseSettings):
+    """Everything the process reads from its environment; the YAML config holds the rest."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    finops_config: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 3000
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+
+    jira_url: str | None = None
+    jira_user: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_webhook_secret: SecretStr | None = None
+
+    github_webhook_secret: SecretStr | None = None
+    github_token: SecretStr | None = None
+    gitlab_webhook_token: SecretStr | None = None
+    gitlab_url: str | None = None
+    gitlab_token: SecretStr | None = None
+    jenkins_webhook_token: SecretStr | None = None
+
+    @property
+    def uses_demo(self) -> bool:
+        """True when no config file is given: the bundled demo config and data are used."""
+        return self.finops_config is None
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None

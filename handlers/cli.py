@@ -1,0 +1,153 @@
+"""``finops-bot``: run the bot, upgrade the database, ingest, report, run jobs, open a shell."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bot.errors import FinopsError
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="finops-bot: cloud costs owned by the engineers who spend them.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+jobs_cli = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(jobs_cli, name="jobs")
+err = Console(stderr=True)
+
+
+class GroupBy(str, Enum):
+    owner = "owner"
+    team = "team"
+    service = "service"
+    account = "account"
+    resource = "resource"
+    day = "day"
+    provider = "provider"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@cli.command()
+def run(host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
+        port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None) -> None:
+    """Serve HTTP and run the scheduler (embedded demo defaults when nothing is configured)."""
+    import app
+
+    app.serve(app.build_services(), host=host, port=port)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (``run`` does this by itself on SQLite)."""
+    import app
+    from storage.db import upgrade
+
+    upgrade(app.build_services().engine)
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[str] | None, typer.Argument(help="FOCUS files, folders or s3:// prefixes.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Ingest the configured accounts of this provider.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD), inclusive.")] = None,
+) -> None:
+    """Ingest cost data; re-ingesting a period replaces it."""
+    import app
+    from handlers import cli_ops
+
+    if not paths and provider is None:
+        raise typer.BadParameter("give PATH... or --provider NAME")
+    services = app.ready_services()
+    cli_ops.ingest(services, paths or [], provider, _day(start, "--start"), _day(end, "--end"))
+
+
+@cli.command()
+def report(
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD), inclusive.")],
+    end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD), inclusive.")],
+    group_by: Annotated[GroupBy, typer.Option("--group-by")] = GroupBy.service,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    metric: Annotated[str | None, typer.Option(help="EffectiveCost, BilledCost or ListCost.")] = None,
+) -> None:
+    """Costs per group for a period, per currency (CSV: header with a ``cost`` column)."""
+    import app
+    from handlers import cli_ops
+
+    first, last = _day(start, "--start"), _day(end, "--end")
+    assert first is not None and last is not None
+    cli_ops.report(app.ready_services(), first, last, group_by.value, fmt.value, metric)
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """The jobs and their schedules."""
+    import app
+    from bot.jobs import JOBS
+
+    services = app.build_services()
+    for job in JOBS.values():
+        typer.echo(f"{job.name:<12} {job.cron(services) or 'on demand':<16} {job.description}")
+
+
+@jobs_cli.command("run")
+def jobs_run(name: str) -> None:
+    """Run one job once, now."""
+    import app
+    from bot.jobs import run_job
+
+    typer.echo(run_job(app.ready_services(), name))
+
+
+@cli.command()
+def shell(user: Annotated[str, typer.Option(help="Act as this user (email).")]) -> None:
+    """Type `/finops` commands as USER; answers print as Slack would show them."""
+    import app
+    from handlers import cli_ops
+
+    cli_ops.shell(app.ready_services(), user.lower())
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: FinopsError becomes one line on stderr and exit code 1, no traceback."""
+    try:
+        cli(args=argv, standalone_mode=False)
+    except FinopsError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except typer.Abort:
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Outbound edges: cost sources, inventories, chat transports; one module per provider."""

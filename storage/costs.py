@@ -1,0 +1,178 @@
+"""Repository for daily cost rows: idempotent period replacement and grouped totals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select
+from sqlmodel import Session
+
+from bot.records import DailyCost
+from storage.models import CostDaily, Resource
+
+GroupBy = Literal["owner", "team", "service", "account", "resource", "day", "provider"]
+GROUP_BYS: tuple[str, ...] = ("owner", "team", "service", "account", "resource", "day", "provider")
+UNOWNED = "unowned"
+_INSERT_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceResult:
+    """What a replace did: rows deleted and written, and the period per billing scope."""
+
+    deleted: int
+    written: int
+    periods: dict[tuple[str, str], tuple[date, date]]
+
+
+def _metric_column(metric: str) -> Any:
+    return {
+        "EffectiveCost": CostDaily.effective_cost,
+        "BilledCost": CostDaily.billed_cost,
+        "ListCost": CostDaily.list_cost,
+    }[metric]
+
+
+def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResult:
+    """Replace, per (provider, billing account), every stored day in the rows' period.
+
+    Re-ingesting a period never double counts, and late data for the last days updates them.
+    The caller's transaction makes delete + insert atomic.
+    """
+    periods: dict[tuple[str, str], tuple[date, date]] = {}
+    for row in rows:
+        key = (row.provider, row.billing_account_id)
+        lo, hi = periods.get(key, (row.day, row.day))
+        periods[key] = (min(lo, row.day), max(hi, row.day))
+    deleted = 0
+    for (provider, account), (lo, hi) in periods.items():
+        result = session.execute(
+            delete(CostDaily).where(
+                CostDaily.provider == provider,  # type: ignore[arg-type]
+                CostDaily.billing_account_id == account,  # type: ignore[arg-type]
+                CostDaily.day >= lo,  # type: ignore[arg-type]
+                CostDaily.day <= hi,  # type: ignore[arg-type]
+            )
+        )
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    values = [
+        {
+            "day": r.day,
+            "resource_id": r.resource_id,
+            "provider": r.provider,
+            "billing_account_id": r.billing_account_id,
+            "sub_account_id": r.sub_account_id,
+            "sub_account_name": r.sub_account_name,
+            "service": r.service,
+            "region": r.region,
+            "resource_name": r.resource_name,
+            "resource_type": r.resource_type,
+            "currency": r.currency,
+            "billed_cost": r.billed_cost,
+            "effective_cost": r.effective_cost,
+            "list_cost": r.list_cost,
+        }
+        for r in rows
+    ]
+    for start in range(0, len(values), _INSERT_CHUNK):
+        session.execute(insert(CostDaily), values[start : start + _INSERT_CHUNK])
+    return ReplaceResult(deleted=deleted, written=len(values), periods=periods)
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """A grouped cost total; currencies are never summed together."""
+
+    key: str
+    currency: str
+    cost: float
+
+
+def _group_column(group_by: str) -> Any:
+    columns: dict[str, Any] = {
+        "owner": func.coalesce(Resource.owner, literal(UNOWNED)),
+        "team": func.coalesce(Resource.team, literal(UNOWNED)),
+        "service": CostDaily.service,
+        "account": CostDaily.sub_account_id,
+        "resource": CostDaily.resource_id,
+        "day": CostDaily.day,
+        "provider": CostDaily.provider,
+    }
+    try:
+        return columns[group_by]
+    except KeyError as exc:
+        raise ValueError(f"cannot group by {group_by!r}; choose one of {GROUP_BYS}") from exc
+
+
+def cost_filter(
+    *,
+    owner: str | None = None,
+    team: str | None = None,
+    resource: str | None = None,
+    account: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """Conditions selecting one owner's, team's, resource's or account's costs."""
+    conditions: list[ColumnElement[bool]] = []
+    if owner is not None:
+        conditions.append(Resource.owner == owner)  # type: ignore[arg-type]
+    if team is not None:
+        conditions.append(Resource.team == team)  # type: ignore[arg-type]
+    if resource is not None:
+        conditions.append(
+            or_(CostDaily.resource_id == resource, CostDaily.resource_name == resource)  # type: ignore[arg-type]
+        )
+    if account is not None:
+        conditions.append(
+            or_(CostDaily.sub_account_id == account, CostDaily.sub_account_name == account)  # type: ignore[arg-type]
+        )
+    return conditions
+
+
+def totals(
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    group_by: str,
+    metric: str = "EffectiveCost",
+    where: Iterable[ColumnElement[bool]] = (),
+) -> list[Total]:
+    """Cost per group and currency for days in [start, end] (inclusive), largest first."""
+    key = _group_column(group_by).label("key")
+    cost = func.sum(_metric_column(metric)).label("cost")
+    stmt = (
+        select(key, CostDaily.currency, cost)
+        .select_from(CostDaily)
+        .outerjoin(Resource, Resource.resource_id == CostDaily.resource_id)  # type: ignore[arg-type]
+        .where(and_(CostDaily.day >= start, CostDaily.day <= end, *where))  # type: ignore[arg-type]
+        .group_by(key, CostDaily.currency)
+    )
+    rows = [Total(str(k), str(c), float(v or 0.0)) for k, c, v in session.execute(stmt)]
+    if group_by == "day":
+        return sorted(rows, key=lambda t: (t.key, t.currency))
+    return sorted(rows, key=lambda t: (-t.cost, t.key, t.currency))
+
+
+def daily_series(
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    metric: str = "EffectiveCost",
+    where: Iterable[ColumnElement[bool]] = (),
+) -> dict[str, dict[date, float]]:
+    """Cost per currency per day in [start, end], for charts and forecasts."""
+    series: dict[str, dict[date, float]] = defaultdict(dict)
+    for t in totals(session, start=start, end=end, group_by="day", metric=metric, where=where):
+        series[t.currency][date.fromisoformat(t.key)] = t.cost
+    return dict(series)
+
+
+def date_range(session: Session) -> tuple[date, date] | None:
+    """First and last day with any cost, or None when nothing is stored."""
+    lo, hi = session.execute(select(func.min(CostDaily.day), func.max(CostDaily.day))).one()
+    return None if lo is None else (lo, hi)

@@ -1,0 +1,161 @@
+"""Repository for resources, their resolved owners and manual owner overrides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import or_, select, update
+from sqlmodel import Session
+
+from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
+from storage.models import OwnerOverride, Resource
+
+_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+def _load(session: Session, ids: Sequence[str]) -> dict[str, Resource]:
+    found: dict[str, Resource] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        stmt = select(Resource).where(Resource.resource_id.in_(chunk))  # type: ignore[attr-defined]
+        for res in session.scalars(stmt):
+            found[res.resource_id] = res
+    return found
+
+
+def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
+    """Create or refresh resources seen in cost rows; the latest day's attributes win."""
+    latest: dict[str, DailyCost] = {}
+    first: dict[str, date] = {}
+    for row in rows:
+        current = latest.get(row.resource_id)
+        if current is None or row.day >= current.day:
+            latest[row.resource_id] = row
+        seen = first.get(row.resource_id)
+        first[row.resource_id] = row.day if seen is None else min(seen, row.day)
+    existing = _load(session, list(latest))
+    for rid, row in latest.items():
+        res = existing.get(rid)
+        if res is None:
+            res = Resource(resource_id=rid, provider=row.provider, first_seen=first[rid],
+                           last_seen=row.day)
+            session.add(res)
+        res.first_seen = min(res.first_seen, first[rid])
+        if row.day >= res.last_seen or not res.service:
+            res.last_seen = max(res.last_seen, row.day)
+            res.provider = row.provider
+            res.account_id = row.sub_account_id
+            res.account_name = row.sub_account_name
+            res.region = row.region
+            res.service = row.service
+            res.resource_type = row.resource_type
+            res.name = row.resource_name or res.name
+            if row.tags:
+                res.tags = json.dumps(dict(row.tags), sort_keys=True)
+    session.flush()
+    return len(latest)
+
+
+def upsert_from_inventory(session: Session, *, items: Iterable[InventoryItem], today: date) -> int:
+    """Create or refresh resources from an inventory; inventory tags and state are current."""
+    by_id = {item.resource_id: item for item in items}
+    existing = _load(session, list(by_id))
+    for rid, item in by_id.items():
+        res = existing.get(rid)
+        if res is None:
+            res = Resource(resource_id=rid, provider=item.provider, first_seen=today,
+                           last_seen=today)
+            session.add(res)
+        res.account_id = item.account_id or res.account_id
+        res.region = item.region or res.region
+        res.service = item.service or res.service
+        res.resource_type = item.resource_type or res.resource_type
+        res.name = item.name or res.name
+        res.tags = json.dumps(dict(item.tags), sort_keys=True)
+        res.state = item.state
+        res.created_at = item.created_at
+        res.last_seen = max(res.last_seen, today)
+    session.flush()
+    return len(by_id)
+
+
+def facts(res: Resource) -> ResourceFacts:
+    """What the owner rules see of a stored resource."""
+    return ResourceFacts(
+        resource_id=res.resource_id, provider=res.provider, account_id=res.account_id,
+        region=res.region, service=res.service, resource_type=res.resource_type, name=res.name,
+        tags=json.loads(res.tags or "{}"),
+    )
+
+
+def all_resources(session: Session) -> list[Resource]:
+    return list(session.scalars(select(Resource).order_by(Resource.resource_id)))
+
+
+def get(session: Session, *, resource: str) -> Resource | None:
+    """A resource by id, or by name when the name is unique."""
+    found = session.get(Resource, resource)
+    if found is not None:
+        return found
+    named = list(session.scalars(select(Resource).where(Resource.name == resource).limit(2)))
+    return named[0] if len(named) == 1 else None
+
+
+def find(
+    session: Session, *, owner: str | None = None, team: str | None = None,
+    unowned: bool = False, limit: int | None = None,
+) -> list[Resource]:
+    """Resources of an owner or a team, or the unowned ones."""
+    stmt = select(Resource)
+    if owner is not None:
+        stmt = stmt.where(Resource.owner == owner)
+    if team is not None:
+        stmt = stmt.where(Resource.team == team)
+    if unowned:
+        stmt = stmt.where(or_(Resource.owner.is_(None), Resource.owner_source == "unowned"))  # type: ignore[union-attr]
+    stmt = stmt.order_by(Resource.resource_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def overrides(session: Session) -> dict[str, tuple[str | None, str | None]]:
+    """Manual reassignments: resource id -> (owner, team)."""
+    return {o.resource_id: (o.owner, o.team) for o in session.scalars(select(OwnerOverride))}
+
+
+def set_override(
+    session: Session, *, resource_id: str, owner: str | None, team: str | None,
+    set_by: str, now: datetime,
+) -> None:
+    """Record a manual reassignment; it sticks over rules and tags."""
+    row = session.get(OwnerOverride, resource_id)
+    if row is None:
+        row = OwnerOverride(resource_id=resource_id, set_by=set_by, set_at=now)
+        session.add(row)
+    row.owner, row.team, row.set_by, row.set_at = owner, team, set_by, now
+    session.flush()
+
+
+def save_assignments(session: Session, *, assignments: Mapping[str, Assignment]) -> int:
+    """Store resolved owners; only rows whose assignment changed are written."""
+    current = _load(session, list(assignments))
+    changed = [
+        {"rid": rid, "owner": a.owner, "team": a.team, "source": a.source}
+        for rid, a in assignments.items()
+        if (res := current.get(rid)) is not None
+        and (res.owner, res.team, res.owner_source) != (a.owner, a.team, a.source)
+    ]
+    if changed:
+        from sqlalchemy import bindparam
+
+        stmt = (
+            update(Resource)
+            .where(Resource.resource_id == bindparam("rid"))  # type: ignore[arg-type]
+            .values(owner=bindparam("owner"), team=bindparam("team"),
+                    owner_source=bindparam("source"))
+        )
+        session.connection().execute(stmt, changed)
+    return len(changed)

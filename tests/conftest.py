@@ -1,0 +1,54 @@
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL when DATABASE_URL says so)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session, SQLModel
+
+from storage.db import make_engine, upgrade
+
+DATA = Path(__file__).parent / "data"
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One migrated database per test run; on PostgreSQL the schema is rebuilt from scratch."""
+    eng = make_engine(_database_url(tmp_path_factory))
+    if eng.dialect.name == "postgresql":
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Engine]:
+    """The migrated engine, emptied before each test."""
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+    yield engine
+
+
+@pytest.fixture
+def session(db: Engine) -> Iterator[Session]:
+    with Session(db, expire_on_commit=False) as s:
+        yield s

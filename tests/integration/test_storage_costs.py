@@ -1,0 +1,78 @@
+"""Cost repository on the real database: period replacement, totals, currencies."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlmodel import Session, func, select
+
+from bot.records import DailyCost
+from storage import costs
+from storage.models import CostDaily
+
+D0 = date(2026, 9, 1)
+
+
+def _row(day: int, resource: str, cost: float, *, account: str = "acct", currency: str = "USD",
+         service: str = "EC2", provider: str = "AWS") -> DailyCost:
+    return DailyCost(day=D0 + timedelta(days=day), resource_id=resource, provider=provider,
+                     billing_account_id=account, sub_account_id=account, service=service,
+                     currency=currency, billed_cost=cost, effective_cost=cost * 0.9,
+                     list_cost=cost * 1.1)
+
+
+def _count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(CostDaily)).scalar_one())
+
+
+def test_reingest_replaces_the_period_never_double_counts(session: Session) -> None:
+    rows = [_row(d, r, 10.0) for d in range(5) for r in ("a", "b")]
+    costs.replace_costs(session, rows=rows)
+    session.commit()
+    again = costs.replace_costs(session, rows=rows)
+    session.commit()
+    assert again.deleted == 10 and again.written == 10
+    assert _count(session) == 10
+    total = costs.totals(session, start=D0, end=D0 + timedelta(days=4), group_by="resource",
+                         metric="BilledCost")
+    assert [(t.key, t.cost) for t in total] == [("a", 50.0), ("b", 50.0)]
+
+
+def test_late_data_updates_last_days_and_keeps_older(session: Session) -> None:
+    costs.replace_costs(session, rows=[_row(d, "a", 10.0) for d in range(5)])
+    # late data: only days 3..4 arrive again, with final figures
+    costs.replace_costs(session, rows=[_row(d, "a", 12.0) for d in (3, 4)])
+    session.commit()
+    by_day = costs.totals(session, start=D0, end=D0 + timedelta(days=4), group_by="day",
+                          metric="BilledCost")
+    assert [t.cost for t in by_day] == [10.0, 10.0, 10.0, 12.0, 12.0]
+
+
+def test_other_billing_accounts_are_untouched(session: Session) -> None:
+    costs.replace_costs(session, rows=[_row(0, "a", 1.0, account="one")])
+    costs.replace_costs(session, rows=[_row(0, "b", 2.0, account="two")])
+    session.commit()
+    assert _count(session) == 2
+
+
+def test_currencies_are_kept_apart(session: Session) -> None:
+    costs.replace_costs(session, rows=[_row(0, "a", 1.0), _row(0, "a", 5.0, currency="EUR")])
+    session.commit()
+    totals = costs.totals(session, start=D0, end=D0, group_by="service", metric="BilledCost")
+    assert {(t.key, t.currency, t.cost) for t in totals} == {("EC2", "USD", 1.0),
+                                                             ("EC2", "EUR", 5.0)}
+
+
+def test_metric_choice_and_unowned_grouping(session: Session) -> None:
+    costs.replace_costs(session, rows=[_row(0, "a", 10.0), _row(0, "b", 20.0, service="S3")])
+    session.commit()
+    eff = costs.totals(session, start=D0, end=D0, group_by="owner", metric="EffectiveCost")
+    assert [(t.key, round(t.cost, 6)) for t in eff] == [("unowned", 27.0)]
+    listed = costs.totals(session, start=D0, end=D0, group_by="service", metric="ListCost")
+    assert [(t.key, round(t.cost, 6)) for t in listed] == [("S3", 22.0), ("EC2", 11.0)]
+
+
+def test_date_range(session: Session) -> None:
+    assert costs.date_range(session) is None
+    costs.replace_costs(session, rows=[_row(2, "a", 1.0), _row(7, "a", 1.0)])
+    assert costs.date_range(session) == (D0 + timedelta(days=2), D0 + timedelta(days=7))

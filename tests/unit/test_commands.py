@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.commands import Command, UserRef, parse
+from bot.durations import parse_span, parse_until
+from bot.errors import CommandError
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", Command("help")),
+        ("help", Command("help")),
+        ("costs", Command("costs", scope="me", period="7d")),
+        ("costs me 30d", Command("costs", scope="me", period="30d")),
+        ("costs team data mtd", Command("costs", scope="team", target="data", period="mtd")),
+        ("costs resource i-123", Command("costs", scope="resource", target="i-123", period="7d")),
+        ("costs account 1111 7d", Command("costs", scope="account", target="1111", period="7d")),
+        ("costs mtd", Command("costs", scope="me", period="mtd")),
+        ("anomalies", Command("anomalies")),
+        ("resources", Command("resources", scope="me")),
+        ("resources unowned", Command("resources", scope="unowned")),
+        ("resources team web", Command("resources", scope="team", target="web")),
+        ("resources <@U123ABC|bob>", Command("resources", scope="user",
+                                             user=UserRef(user_id="U123ABC"))),
+        ("resources @Bob@Example.com", Command("resources", scope="user",
+                                               user=UserRef(email="bob@example.com"))),
+        ("owner i-1 <@U42>", Command("owner", target="i-1", user=UserRef(user_id="U42"))),
+        ("digest", Command("digest")),
+        ("envs", Command("envs")),
+        ("env qa", Command("env", target="qa")),
+        ("book qa 3d", Command("book", target="qa", duration="3d")),
+        ("book qa 3d OPS-12", Command("book", target="qa", duration="3d", ticket="OPS-12")),
+        ("release qa", Command("release", target="qa")),
+        ("extend qa 1d", Command("extend", target="qa", duration="1d")),
+        ("ttl i-1", Command("ttl", target="i-1")),
+        ("  COSTS  team   data ", Command("costs", scope="team", target="data", period="7d")),
+    ],
+)
+def test_grammar(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("frobnicate", "I don't know `frobnicate`"),
+        ("costs team", "usage: `costs"),
+        ("costs planet mars", "usage: `costs"),
+        ("owner i-1", "usage: `owner R @user`"),
+        ("owner i-1 bob", "is not a user"),
+        ("book qa", "usage: `book"),
+        ("book qa 3d not-a-key", "not a Jira issue key"),
+        ("help me", "usage: `help`"),
+        ('costs "unterminated', "could not read"),
+        ("extend qa", "usage: `extend"),
+    ],
+)
+def test_bad_text_names_the_problem(text: str, fragment: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse(text)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "delta"),
+    [("30m", timedelta(minutes=30)), ("4h", timedelta(hours=4)), ("3d", timedelta(days=3)),
+     ("1w", timedelta(weeks=1)), ("3D", timedelta(days=3))],
+)
+def test_relative_durations(text: str, delta: timedelta) -> None:
+    assert parse_until(text, now=NOW) == NOW + delta
+    assert parse_span(text) == delta
+
+
+def test_absolute_durations() -> None:
+    assert parse_until("2026-12-01", now=NOW) == datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
+    assert parse_until("2026-12-01T18:00", now=NOW) == datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+    assert parse_until("2026-12-01T18:00+01:00", now=NOW) == datetime(2026, 12, 1, 17, 0,
+                                                                        tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["3x", "0d", "-1d", "d3", "tomorrow", "", "2026-13-01"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(CommandError):
+        parse_until(text, now=NOW)
+
+
+def test_past_moments_are_refused() -> None:
+    with pytest.raises(CommandError, match="in the past"):
+        parse_until("2026-11-01", now=NOW)
+    with pytest.raises(CommandError):
+        parse_span("2026-12-01")

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config, parse_config
+from bot.errors import ConfigError
+
+
+def test_demo_config_loads() -> None:
+    config = load_config(None)
+    assert set(config.teams) == {"platform", "data", "web"}
+    assert {e.name for e in config.environments} == {"staging-1", "staging-2", "qa"}
+    assert config.cost_metric == "EffectiveCost"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("teams: {web: {budget: lots}}", "teams.web.budget"),
+        ("teams: {web: {budget: -5}}", "teams.web.budget"),
+        ("rules: [{name: r, team: nope}]", "unknown team 'nope'"),
+        ("rules: [{name: r}]", "rules.0"),
+        ("rules: [{name: r, owner: a@b.c, match: {name_regex: '('}}]", "regular expression"),
+        ("accounts: [{name: a, provider: oracle}]", "accounts.0"),
+        ("accounts: [{name: a, provider: azure}]", "accounts.0.azure.scope"),
+        ("cost_metric: Cheapest", "cost_metric"),
+        ("surprise: 1", "surprise"),
+        ("teams: [unclosed", "line 1"),
+        ("- just\n- a list", "top level must be a mapping"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="finops.yaml")
+    message = str(info.value)
+    assert message.startswith("finops.yaml")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml")
