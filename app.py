@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from bot.config import load_config
 from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ChatTransport, ConsoleTransport
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from starlette.applications import Starlette
 
 log = logging.getLogger("finops-bot")
 
@@ -44,23 +49,58 @@ def ready_services(settings: Settings | None = None) -> Services:
     return services
 
 
+def build_asgi(services: Services) -> Starlette:
+    """The ASGI app: health and metrics, plus ``/slack/events`` when Slack is configured."""
+    from handlers.http import create_app
+
+    routes = []
+    bolt = build_bolt(services)
+    if bolt is not None and services.settings.slack_signing_secret is not None:
+        from handlers.slack import slack_route
+
+        secret = services.settings.slack_signing_secret.get_secret_value()
+        routes.append(slack_route(bolt, signing_secret=secret))
+    return create_app(services, routes)
+
+
+def build_bolt(services: Services) -> App | None:
+    """The Bolt app when a bot token is configured."""
+    settings = services.settings
+    if settings.slack_bot_token is None:
+        return None
+    from handlers.slack import build_bolt_app
+
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    return build_bolt_app(services, token=settings.slack_bot_token.get_secret_value(),
+                          signing_secret=secret, base_url=settings.slack_api_url)
+
+
 def serve(services: Services, *, host: str | None = None, port: int | None = None) -> None:
-    """HTTP on HOST:PORT plus the scheduler, until interrupted."""
+    """HTTP on HOST:PORT plus the scheduler (and Socket Mode when SLACK_APP_TOKEN is set)."""
     import uvicorn
 
     from bot.startup import prepare
-    from handlers.http import create_app
     from handlers.scheduler import build_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     prepare(services)
+    asgi = build_asgi(services)
+    socket_mode = None
+    if services.settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket_mode = SocketModeHandler(build_bolt(services),
+                                        services.settings.slack_app_token.get_secret_value())
+        socket_mode.connect()
     scheduler = build_scheduler(services)
     scheduler.start()
     try:
-        uvicorn.run(create_app(services), host=host or services.settings.host,
+        uvicorn.run(asgi, host=host or services.settings.host,
                     port=port or services.settings.port, log_level="info")
     finally:
         scheduler.shutdown(wait=False)
+        if socket_mode is not None:
+            socket_mode.close()
 
 
 def main(argv: list[str] | None = None) -> int:

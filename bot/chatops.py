@@ -5,6 +5,7 @@ Shared by the Slack handlers, the console transport and ``finops-bot shell``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,11 +24,12 @@ _LIST_LIMIT = 25
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who sent a command, and from where (slack, shell, console)."""
+    """Who sent a command, from where (slack, shell), and how to find other users' emails."""
 
     email: str
     user_id: str | None = None
     origin: str = "shell"
+    email_of: Callable[[str], str | None] | None = None  # chat user id -> email
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +64,12 @@ def _dispatch(session: Session, *, config: Config, caller: Caller, command: Comm
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 
-def _email_of(session: Session, user: UserRef) -> str:
+def _email_of(session: Session, user: UserRef, caller: Caller) -> str:
     if user.email:
         return user.email
     email = identity.email_for(session, user_id=user.user_id or "")
+    if email is None and caller.email_of is not None:
+        email = caller.email_of(user.user_id or "")
     if email is None:
         raise CommandError(f"I don't know <@{user.user_id}>'s email yet.")
     return email
@@ -114,7 +118,7 @@ def _resources(session: Session, *, caller: Caller, command: Command) -> Reply:
     elif command.scope == "unowned":
         found, title = resources.find(session, unowned=True), "Unowned resources"
     else:
-        email = caller.email if command.scope == "me" else _email_of(session, command.user)  # type: ignore[arg-type]
+        email = caller.email if command.scope == "me" else _email_of(session, command.user, caller)  # type: ignore[arg-type]
         found, title = resources.find(session, owner=email), f"Resources of {email}"
     rows = [(r.name or r.resource_id, r.owner or "unowned", r.team or "no team", r.owner_source)
             for r in found[:_LIST_LIMIT]]
@@ -131,7 +135,7 @@ def _owner(session: Session, *, config: Config, caller: Caller, command: Command
     if not allowed:
         raise CommandError(f"only the manager of team {res.team or '(none)'} or an admin can "
                            "reassign this resource.")
-    new_owner = _email_of(session, command.user)  # type: ignore[arg-type]
+    new_owner = _email_of(session, command.user, caller)  # type: ignore[arg-type]
     before = (res.owner, res.team)
     resources.set_override(session, resource_id=res.resource_id, owner=new_owner, team=res.team,
                            set_by=caller.email, now=now)

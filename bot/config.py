@@ -52,7 +52,8 @@ class GcpAccount(_Model):
     billing_account: str | None = None
     bigquery_table: str  # project.dataset.gcp_billing_export_resource_v1_XXXX
     project: str | None = None  # project that runs the query (defaults to the table's)
-    endpoint_url: str | None = None
+    endpoint_url: str | None = None  # BigQuery API root, e.g. http://127.0.0.1:9050
+    billing_endpoint_url: str | None = None  # Cloud Billing API root (discovery)
 
 
 class AzureAccount(_Model):
@@ -182,6 +183,8 @@ class AnomalyGates(_Model):
     min_history_days: int = Field(default=14, ge=1)
     min_impact: float = Field(default=25.0, ge=0)
     min_impact_pct: float = Field(default=20.0, ge=0)
+    min_score: float = Field(default=4.0, ge=0)  # robust z-score: (actual - expected) / scale
+    lag_days: int = Field(default=2, ge=0)  # billing data of the last N days may be partial
 
 
 class DigestConfig(_Model):
@@ -189,7 +192,8 @@ class DigestConfig(_Model):
 
     time: dt.time = dt.time(9, 0)
     timezone: str = "UTC"
-    floor: float = Field(default=1.0, ge=0)
+    floor: float = Field(default=1.0, ge=0)  # skip scopes spending less than this a week
+    min_change_pct: float = Field(default=5.0, ge=0)  # "nothing changed" below this
 
 
 class JobsConfig(_Model):

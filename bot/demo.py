@@ -32,7 +32,7 @@ class DemoResource:
 
     @property
     def name(self) -> str:
-        return self.resource_id.rsplit("/", 1)[-1]
+        return self.tags.get("Name") or self.resource_id.rsplit("/", 1)[-1]
 
 
 AWS_PROD, AWS_STAGING = "111111111111", "222222222222"

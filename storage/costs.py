@@ -114,9 +114,12 @@ def cost_filter(
     team: str | None = None,
     resource: str | None = None,
     account: str | None = None,
+    service: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    """Conditions selecting one owner's, team's, resource's or account's costs."""
+    """Conditions selecting one owner's, team's, resource's, account's or service's costs."""
     conditions: list[ColumnElement[bool]] = []
+    if service is not None:
+        conditions.append(CostDaily.service == service)  # type: ignore[arg-type]
     if owner is not None:
         conditions.append(Resource.owner == owner)  # type: ignore[arg-type]
     if team is not None:
@@ -132,6 +135,27 @@ def cost_filter(
     return conditions
 
 
+def grouped(
+    session: Session,
+    *,
+    by: Sequence[str],
+    start: date,
+    end: date,
+    metric: str = "EffectiveCost",
+    where: Iterable[ColumnElement[bool]] = (),
+) -> list[tuple[Any, ...]]:
+    """Rows of (key per ``by`` dimension..., currency, cost) for days in [start, end]."""
+    keys = [_group_column(name).label(f"k{i}") for i, name in enumerate(by)]
+    stmt = (
+        select(*keys, CostDaily.currency, func.sum(_metric_column(metric)))
+        .select_from(CostDaily)
+        .outerjoin(Resource, Resource.resource_id == CostDaily.resource_id)  # type: ignore[arg-type]
+        .where(and_(CostDaily.day >= start, CostDaily.day <= end, *where))  # type: ignore[arg-type]
+        .group_by(*keys, CostDaily.currency)
+    )
+    return [tuple(row) for row in session.execute(stmt)]
+
+
 def totals(
     session: Session,
     *,
@@ -142,16 +166,9 @@ def totals(
     where: Iterable[ColumnElement[bool]] = (),
 ) -> list[Total]:
     """Cost per group and currency for days in [start, end] (inclusive), largest first."""
-    key = _group_column(group_by).label("key")
-    cost = func.sum(_metric_column(metric)).label("cost")
-    stmt = (
-        select(key, CostDaily.currency, cost)
-        .select_from(CostDaily)
-        .outerjoin(Resource, Resource.resource_id == CostDaily.resource_id)  # type: ignore[arg-type]
-        .where(and_(CostDaily.day >= start, CostDaily.day <= end, *where))  # type: ignore[arg-type]
-        .group_by(key, CostDaily.currency)
-    )
-    rows = [Total(str(k), str(c), float(v or 0.0)) for k, c, v in session.execute(stmt)]
+    rows = [Total(str(k), str(c), float(v or 0.0))
+            for k, c, v in grouped(session, by=[group_by], start=start, end=end, metric=metric,
+                                   where=where)]
     if group_by == "day":
         return sorted(rows, key=lambda t: (t.key, t.currency))
     return sorted(rows, key=lambda t: (-t.cost, t.key, t.currency))
@@ -170,6 +187,14 @@ def daily_series(
     for t in totals(session, start=start, end=end, group_by="day", metric=metric, where=where):
         series[t.currency][date.fromisoformat(t.key)] = t.cost
     return dict(series)
+
+
+def scope_filter(series: str) -> list[ColumnElement[bool]]:
+    """Conditions for an anomaly series name such as ``team:web`` or ``service:BigQuery``."""
+    dimension, _, key = series.partition(":")
+    if dimension not in ("owner", "team", "resource", "account", "service"):
+        raise ValueError(f"not a scope: {series!r}")
+    return cost_filter(**{dimension: key})
 
 
 def date_range(session: Session) -> tuple[date, date] | None:

@@ -113,3 +113,80 @@ class AuditLog(SQLModel, table=True):
     target: str = Field(max_length=1024)
     origin: str = Field(default="", max_length=64)
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+
+
+class Delivery(SQLModel, table=True):
+    """A message the bot sends at most once per (kind, scope, period), claimed before sending.
+
+    A claim whose send never completed (crash) can be taken over after its lease expires.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("kind", "scope", "period", name="uq_delivery"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    scope: str = Field(max_length=512)
+    period: str = Field(max_length=64)
+    claimed_by: str = Field(max_length=128)
+    claimed_at: datetime
+    sent_at: datetime | None = None
+    outcome: str = Field(default="", max_length=64)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Inbound events already handled (Slack event_id, webhook deliveries): dedupe on retries."""
+
+    __tablename__ = "processed_event"
+
+    source: str = Field(primary_key=True, max_length=32)
+    event_id: str = Field(primary_key=True, max_length=256)
+    received_at: datetime
+
+
+class Anomaly(SQLModel, table=True):
+    """A detected cost anomaly episode of one scope (team:web, service:BigQuery, ...)."""
+
+    __tablename__ = "anomaly"
+    __table_args__ = (UniqueConstraint("series", "day", name="uq_anomaly_series_day"),
+                      Index("ix_anomaly_status", "status"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    series: str = Field(max_length=1100)  # "<dimension>:<key>"
+    day: date
+    expected: float
+    actual: float
+    impact: float
+    impact_pct: float
+    score: float
+    currency: str = Field(default="USD", max_length=8)
+    causes: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    status: str = Field(default="open", max_length=16)  # open | acknowledged | expected
+    feedback_by: str | None = Field(default=None, max_length=320)
+    feedback_at: datetime | None = None
+    created_at: datetime
+
+
+class Snooze(SQLModel, table=True):
+    """A scope whose anomaly alerts stay quiet until ``until``."""
+
+    __tablename__ = "snooze"
+
+    series: str = Field(primary_key=True, max_length=1100)
+    until: datetime
+    set_by: str = Field(max_length=320)
+
+
+class Saving(SQLModel, table=True):
+    """Daily cost a bot action (stop, destroy) avoids from ``since`` on."""
+
+    __tablename__ = "saving"
+
+    id: int | None = Field(default=None, primary_key=True)
+    resource_id: str = Field(max_length=1024)
+    action: str = Field(max_length=32)
+    daily_cost: float
+    currency: str = Field(default="USD", max_length=8)
+    since: datetime
+    owner: str | None = Field(default=None, max_length=320)
+    team: str | None = Field(default=None, max_length=128)

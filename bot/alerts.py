@@ -1,0 +1,97 @@
+"""Anomaly alerts: who receives them, what the buttons do, and the breakdown behind one.
+
+Routing: ``owner:X`` goes to X by DM; ``team:T`` to the team's channel; ``resource:R`` to its
+owner and its team's channel; ``service:`` and ``account:`` scopes to the admins by DM. Each
+(anomaly, recipient) is delivered once; snoozed scopes stay quiet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.blocks_notify import AlertView, anomaly_message, breakdown_message
+from bot.config import Config
+from storage import anomalies, costs, resources
+from storage.models import Anomaly
+
+SNOOZE = timedelta(days=7)
+BASELINE_DAYS = 7
+
+
+def view_of(a: Anomaly) -> AlertView:
+    causes = [(c["name"], float(c["delta"]), float(c["share"])) for c in json.loads(a.causes)]
+    return AlertView(a.id or 0, a.series, a.day, a.expected, a.actual, a.impact, a.impact_pct,
+                     a.score, a.currency, causes, a.status, a.feedback_by)
+
+
+def recipients(session: Session, a: Anomaly, *, config: Config) -> list[tuple[str, str]]:
+    """(kind, address) pairs: ("user", email) or ("channel", name)."""
+    dimension, _, key = a.series.partition(":")
+    out: list[tuple[str, str]] = []
+
+    def team_channel(team: str | None) -> None:
+        cfg = config.teams.get(team or "")
+        if cfg is not None and cfg.slack_channel:
+            out.append(("channel", cfg.slack_channel))
+
+    if dimension == "owner":
+        out.append(("user", key))
+    elif dimension == "team":
+        team_channel(key)
+    elif dimension == "resource":
+        res = resources.get(session, resource=key)
+        if res is not None and res.owner:
+            out.append(("user", res.owner))
+        team_channel(res.team if res is not None else None)
+    else:
+        out.extend(("user", admin) for admin in config.admins)
+    return out
+
+
+def breakdown(session: Session, a: Anomaly, *, metric: str,
+              by: str = "resource") -> list[tuple[str, float, float]]:
+    """Each item's cost on the anomaly day vs its average over the week before."""
+    where = costs.scope_filter(a.series)
+    day_rows = costs.grouped(session, by=[by], start=a.day, end=a.day, metric=metric, where=where)
+    base_rows = costs.grouped(session, by=[by], start=a.day - timedelta(days=BASELINE_DAYS),
+                              end=a.day - timedelta(days=1), metric=metric, where=where)
+    now_ = {str(k): v for k, cur, v in day_rows if cur == a.currency}
+    base = {str(k): v / BASELINE_DAYS for k, cur, v in base_rows if cur == a.currency}
+    rows = [(name, now_.get(name, 0.0), base.get(name, 0.0)) for name in now_.keys() | base.keys()]
+    return sorted(rows, key=lambda r: -abs(r[1] - r[2]))
+
+
+def on_button(session: Session, *, action_id: str, anomaly_id: int, by: str, now: datetime,
+              metric: str) -> tuple[str, list[dict[str, Any]], bool] | None:
+    """Apply a button; returns (text, blocks, replace_original) or None if the anomaly is gone."""
+    a = anomalies.get(session, anomaly_id=anomaly_id)
+    if a is None:
+        return None
+    if action_id == "anomaly_breakdown":
+        text, blocks = breakdown_message(view_of(a), breakdown(session, a, metric=metric))
+        return text, blocks, False
+    if action_id == "anomaly_snooze":
+        until = now + SNOOZE
+        anomalies.snooze(session, series=a.series, until=until, by=by)
+        anomalies.set_feedback(session, anomaly_id=anomaly_id, status="acknowledged", by=by,
+                               now=now)
+        text, blocks = anomaly_message(view_of(a))
+        blocks.insert(-1, {"type": "context", "elements": [{
+            "type": "mrkdwn", "text": f":zzz: {a.series} snoozed until {until:%b %d} by {by}"}]})
+        return text, blocks, True
+    status = {"anomaly_ack": "acknowledged", "anomaly_expected": "expected"}[action_id]
+    anomalies.set_feedback(session, anomaly_id=anomaly_id, status=status, by=by, now=now)
+    text, blocks = anomaly_message(view_of(a))
+    return text, blocks, True
+
+
+def open_lines(session: Session, *, series: Sequence[str]) -> list[str]:
+    from bot.blocks_notify import anomaly_line
+
+    return [anomaly_line(a.series, a.day, a.actual, a.expected, a.currency)
+            for a in anomalies.open_for(session, series=series)]

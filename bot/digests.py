@@ -1,0 +1,169 @@
+"""The digest job: load every scope's figures in bulk, build each digest, send each once a day.
+
+Scopes are teams with a Slack channel (posted there) and owners with costs (sent by DM). A
+delivery is claimed in the database before it is sent, so a second run, a restart or a second
+replica posts nothing new; a digest skipped as noise is recorded as delivered too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import Session
+
+from bot import blocks_notify
+from bot.charts import daily_stacked_png
+from bot.digest import Digest, DigestInputs, build, is_noise
+from bot.identity import resolve_slack_ids
+from bot.services import Services
+from bot.ttl import expiry_from_tags
+from storage import anomalies, costs, resources, savings
+from storage.claims import claim_delivery, mark_sent
+from storage.db import session_scope
+
+WINDOW_DAYS = 35
+_DIMENSIONS = ("service", "resource", "account")
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A digest with its chart series and where it goes."""
+
+    digest: Digest
+    chart: dict[str, dict[date, float]]
+    team: str | None = None
+    owner: str | None = None
+
+
+def _nested() -> defaultdict[str, defaultdict[str, float]]:
+    return defaultdict(lambda: defaultdict(float))
+
+
+def load_all(session: Session, services: Services, *, today: date, now: datetime) -> list[Built]:
+    """Every team's and owner's digest, from a handful of bulk queries."""
+    config = services.config
+    metric = config.cost_metric
+    yesterday = today - timedelta(days=1)
+    start = yesterday - timedelta(days=WINDOW_DAYS - 1)
+    by_scope: dict[str, dict[str, dict[date, float]]] = defaultdict(lambda: defaultdict(dict))
+    currency_spend: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for dim in ("team", "owner"):
+        for key, service, day, currency, cost in costs.grouped(
+                session, by=[dim, "service", "day"], start=start, end=yesterday, metric=metric):
+            scope = f"{dim}:{key}"
+            currency_spend[scope][currency] += cost
+            series = by_scope[f"{scope}|{currency}"].setdefault(service, {})
+            series[day] = series.get(day, 0.0) + cost
+
+    stored = {r.resource_id: r for r in resources.all_resources(session)}
+    weeks: list[dict[str, defaultdict[str, defaultdict[str, float]]]] = []
+    for offset in (0, 7):
+        end = yesterday - timedelta(days=offset)
+        per_scope: dict[str, defaultdict[str, defaultdict[str, float]]] = defaultdict(_nested)
+        for rid, currency, cost in costs.grouped(session, by=["resource"],
+                                                 start=end - timedelta(days=6), end=end,
+                                                 metric=metric):
+            res = stored.get(rid)
+            owner = res.owner if res and res.owner else "unowned"
+            team = res.team if res and res.team else "unowned"
+            names = {"service": res.service if res else "", "account": res.account_id if res else "",
+                     "resource": (res.name or rid) if res else rid}
+            for scope in (f"team:{team}|{currency}", f"owner:{owner}|{currency}"):
+                for dim in _DIMENSIONS:
+                    per_scope[scope][dim][names[dim]] += cost
+        weeks.append(per_scope)
+
+    unowned: dict[str, list[str]] = defaultdict(list)
+    expiring: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for res in stored.values():
+        label = res.name or res.resource_id
+        if res.team and res.owner_source in ("team-default", "unowned"):
+            unowned[f"team:{res.team}"].append(label)
+        expiry = expiry_from_tags(json.loads(res.tags or "{}"), first_seen=res.first_seen)
+        if expiry is not None and expiry.at is not None:
+            for scope in (f"team:{res.team}", f"owner:{res.owner}"):
+                expiring[scope].append((label, expiry.at))
+
+    fresh = anomalies.recent(session, since=yesterday - timedelta(days=2))
+    alerts: dict[str, list[str]] = defaultdict(list)
+    for a in fresh:
+        if a.status == "open":
+            alerts[a.series].append(blocks_notify.anomaly_line(a.series, a.day, a.actual, a.expected,
+                                                        a.currency))
+    month_start = datetime.combine(yesterday.replace(day=1), time(0), tzinfo=UTC)
+    saved = savings.saved_between(session, start=month_start, end=now)
+
+    built: list[Built] = []
+    for scope, spend in currency_spend.items():
+        dim, key = scope.split(":", 1)
+        if key == "unowned":
+            continue
+        team = config.teams.get(key) if dim == "team" else None
+        if dim == "team" and (team is None or not team.slack_channel):
+            continue
+        currency = max(spend, key=lambda c: spend[c])
+        chart = by_scope[f"{scope}|{currency}"]
+        daily: dict[date, float] = defaultdict(float)
+        for series in chart.values():
+            for day, cost in series.items():
+                daily[day] += cost
+        inputs = DigestInputs(
+            scope=scope, title=f"Team {key}" if dim == "team" else key, today=today,
+            currency=currency, daily=daily,
+            current=weeks[0].get(f"{scope}|{currency}", {}),
+            before=weeks[1].get(f"{scope}|{currency}", {}),
+            budget=team.budget if team is not None and team.currency == currency else None,
+            anomalies=alerts.get(scope, []), unowned=sorted(unowned.get(scope, [])),
+            expiring=expiring.get(scope, []), saved_mtd=saved.get(scope, 0.0),
+        )
+        built.append(Built(build(inputs, now=now), chart, team=key if dim == "team" else None,
+                           owner=key if dim == "owner" else None))
+    return built
+
+
+def run_digests(services: Services, *, worker: str = "local") -> str:
+    """Build and send today's digests; each scope at most once per day."""
+    now = services.now()
+    today = now.date()
+    period = today.isoformat()
+    cfg = services.config.digest
+    with session_scope(services.engine) as session:
+        built = load_all(session, services, today=today, now=now)
+        owners = [b.owner for b in built if b.owner]
+        slack_ids = resolve_slack_ids(session, services.chat, owners, now=now)
+    sent = skipped = 0
+    for item in built:
+        digest = item.digest
+        with session_scope(services.engine) as session:
+            if not claim_delivery(session, kind="digest", scope=digest.scope, period=period,
+                                  worker=worker, now=now):
+                continue
+        outcome = "sent"
+        if is_noise(digest, floor=cfg.floor, min_change_pct=cfg.min_change_pct):
+            outcome = "skipped: noise"
+        elif item.team is not None:
+            channel = services.config.teams[item.team].slack_channel or ""
+            _send(services, channel, item)
+        elif (user_id := slack_ids.get(item.owner or "")) is not None:
+            _send(services, services.chat.open_dm(user_id), item)
+        else:
+            outcome = "skipped: no chat user"
+        with session_scope(services.engine) as session:
+            mark_sent(session, kind="digest", scope=digest.scope, period=period, now=now,
+                      outcome=outcome)
+        sent += outcome == "sent"
+        skipped += outcome != "sent"
+    return f"{sent} digests sent, {skipped} skipped"
+
+
+def _send(services: Services, channel: str, item: Built) -> None:
+    text, message = blocks_notify.digest_message(item.digest)
+    services.chat.post(channel, text, message)
+    png = daily_stacked_png(item.chart, item.digest.chart_days,
+                            title=f"{item.digest.title}: last 30 days by service",
+                            currency=item.digest.currency)
+    services.chat.upload_file(channel, f"costs-{item.digest.day}.png", png,
+                              title=f"{item.digest.title}, 30 days by service")

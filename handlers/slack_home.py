@@ -1,0 +1,29 @@
+"""App Home: ``app_home_opened`` -> ``views.publish`` with the person's own figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.home import build_home
+from bot.services import Services
+from handlers.slack_commands import caller_email
+from storage.db import session_scope
+
+
+def register(app: App, services: Services) -> None:
+    """Register the App Home listener."""
+
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user_id = str(event["user"])
+        email = caller_email(services, client, user_id)
+        if email is None:
+            return
+        with session_scope(services.engine) as session:
+            view = build_home(session, config=services.config, email=email, now=services.now())
+        services.chat.publish_home(user_id, view)

@@ -1,0 +1,64 @@
+"""Atomic claims: the one place where "exactly once" is decided, on SQLite and PostgreSQL alike.
+
+``insert_once`` relies on a unique constraint and INSERT ... ON CONFLICT DO NOTHING; a row count
+of 1 means this caller won. Nothing here checks first and inserts later.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
+
+from storage.models import Delivery, ProcessedEvent
+
+
+def insert_once(session: Session, model: type[SQLModel], values: dict[str, Any]) -> bool:
+    """Insert ``values`` unless a row with the same unique key exists; True if inserted."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def first_time(session: Session, *, source: str, event_id: str, now: datetime) -> bool:
+    """True the first time an inbound event is seen (Slack event_id, webhook delivery id)."""
+    return insert_once(session, ProcessedEvent,
+                       {"source": source, "event_id": event_id, "received_at": now})
+
+
+def claim_delivery(
+    session: Session, *, kind: str, scope: str, period: str, worker: str, now: datetime,
+    lease: timedelta = timedelta(minutes=10),
+) -> bool:
+    """Claim the right to send (kind, scope, period). Commit before sending.
+
+    A claim that was never marked sent (its sender crashed) may be taken over after ``lease``.
+    """
+    values = {"kind": kind, "scope": scope, "period": period, "claimed_by": worker,
+              "claimed_at": now}
+    if insert_once(session, Delivery, values):
+        return True
+    stale = session.execute(
+        update(Delivery)
+        .where(and_(Delivery.kind == kind, Delivery.scope == scope,  # type: ignore[arg-type]
+                    Delivery.period == period, Delivery.sent_at.is_(None),  # type: ignore[arg-type, union-attr]
+                    Delivery.claimed_at < now - lease))  # type: ignore[arg-type, operator]
+        .values(claimed_by=worker, claimed_at=now)
+    )
+    return int(getattr(stale, "rowcount", 0) or 0) == 1
+
+
+def mark_sent(session: Session, *, kind: str, scope: str, period: str, now: datetime,
+              outcome: str = "sent") -> None:
+    """Record that the claimed delivery went out (or was skipped as noise)."""
+    session.execute(
+        update(Delivery)
+        .where(and_(Delivery.kind == kind, Delivery.scope == scope,  # type: ignore[arg-type]
+                    Delivery.period == period))  # type: ignore[arg-type]
+        .values(sent_at=now, outcome=outcome)
+    )

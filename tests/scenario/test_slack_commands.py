@@ -1,0 +1,103 @@
+"""Signed slash commands into the real app, answers read from the fake Slack."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from bot.services import Services
+from storage.models import AuditLog, OwnerOverride
+from tests.fakes.slack import FakeSlack
+from tests.scenario.harness import SlackClientSim, signed_headers
+
+
+def _wait_reply(fake: FakeSlack, count: int = 1, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(fake.replies) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(fake.replies) >= count, "no reply reached the response_url"
+
+
+def test_help_is_answered_in_the_ack(slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    response = slack.command("help", user_id="U0ALICE", response_url=fake_slack.response_url())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    assert "costs [me | team T" in str(body["blocks"])
+
+
+def test_costs_team_answers_with_real_figures(slack: SlackClientSim, fake_slack: FakeSlack,
+                                              services: Services) -> None:
+    url = fake_slack.response_url()
+    response = slack.command("costs team data 30d", user_id="U0BOB", response_url=url)
+    assert response.status_code == 200 and response.text == ""
+    _wait_reply(fake_slack)
+    reply = fake_slack.replies[0]
+    assert reply.response_type == "ephemeral"
+    text = str(reply.payload["blocks"])
+    assert "Costs: team data" in text
+    assert "BigQuery" in text and "Kubernetes Engine" in text
+    # the total shown is the database's total for team data over those 30 days
+    from bot.costs import money, period_bounds
+    from storage import costs
+
+    period = period_bounds("30d", today=services.now().date())
+    with Session(services.engine) as session:
+        total = sum(t.cost for t in costs.totals(session, start=period.start, end=period.end,
+                                                 group_by="provider",
+                                                 where=costs.cost_filter(team="data")))
+    assert total > 0 and money(total) in text
+
+
+def test_unknown_words_get_error_and_help_only_for_the_caller(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    response = slack.command("frobnicate now", user_id="U0ALICE",
+                             response_url=fake_slack.response_url())
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    assert "I don't know `frobnicate`" in body["text"]
+    assert fake_slack.messages() == []  # nothing posted to any channel
+
+
+def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: FakeSlack,
+                                             services: Services) -> None:
+    # carol manages web, not platform: refused, and nothing changes
+    slack.command("owner api-prod-1 <@U0BOB>", user_id="U0CAROL",
+                  response_url=fake_slack.response_url())
+    _wait_reply(fake_slack)
+    assert "only the manager of team platform" in fake_slack.replies[0].text
+    with Session(services.engine) as session:
+        assert session.execute(select(func.count()).select_from(OwnerOverride)).scalar() == 0
+    # alice is an admin and manages platform: allowed, audited, shown in the channel
+    slack.command("owner api-prod-1 <@U0BOB>", user_id="U0ALICE",
+                  response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 2)
+    assert fake_slack.replies[1].response_type == "in_channel", fake_slack.replies[1].text
+    assert "bob@example.com" in fake_slack.replies[1].text
+    with Session(services.engine) as session:
+        audit = session.scalars(select(AuditLog).where(AuditLog.action == "owner.set")).one()
+        assert audit.actor == "alice@example.com" and audit.origin == "slack"
+
+
+def test_forged_and_stale_requests_get_401_and_change_nothing(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    body = b"command=%2Ffinops&text=owner+api-prod-1+%3C%40U0BOB%3E&user_id=U0ALICE"
+    forged = signed_headers(body, secret="not-the-secret")
+    assert slack.post(body, forged).status_code == 401
+    stale = signed_headers(body, timestamp=int(time.time()) - 600)
+    assert slack.post(body, stale).status_code == 401
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert slack.post(body, unsigned).status_code == 401
+    time.sleep(0.2)
+    assert fake_slack.calls() == []
+
+
+def test_malformed_bodies_get_400(slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    for body, ctype in ((b"payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+                        (b"{not json", "application/json"),
+                        (b"\xff\xfe", "application/x-www-form-urlencoded")):
+        response = slack.post(body, signed_headers(body, content_type=ctype))
+        assert response.status_code == 400, body
+    assert fake_slack.calls() == []
