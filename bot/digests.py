@@ -87,7 +87,7 @@ def load_all(session: Session, services: Services, *, today: date, now: datetime
             for scope in (f"team:{res.team}", f"owner:{res.owner}"):
                 expiring[scope].append((label, expiry.at))
 
-    fresh = anomalies.recent(session, since=yesterday - timedelta(days=2))
+    fresh = anomalies.created_since(session, since=now - timedelta(days=1))
     alerts: dict[str, list[str]] = defaultdict(list)
     for a in fresh:
         if a.status == "open":

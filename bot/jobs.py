@@ -18,12 +18,20 @@ from storage.db import session_scope
 
 
 @dataclass(frozen=True, slots=True)
+class Schedule:
+    """A crontab expression and the time zone it is read in."""
+
+    cron: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
-    """A named job, its cron schedule (from the config) and what it does."""
+    """A named job, its schedule (from the config; None: on demand only) and what it does."""
 
     name: str
     description: str
-    cron: Callable[[Services], str | None]  # None: run on demand only
+    schedule: Callable[[Services], Schedule | None]
     run: Callable[[Services], str]
 
 
@@ -35,7 +43,10 @@ def run_ingest(services: Services) -> str:
                         now=services.now())
         metrics.INGESTED_ROWS.labels(source=account.name).inc(report.rows_written)
         lines.append(f"{account.name}: {report.rows_written} rows, {report.resources} resources")
-    return "; ".join(lines) or "no accounts configured"
+    if not lines:
+        return "no accounts configured"
+    lines.append(run_scan(services))  # the anomaly scan follows every ingest
+    return "; ".join(lines)
 
 
 def run_assign(services: Services) -> str:
@@ -45,13 +56,34 @@ def run_assign(services: Services) -> str:
     return f"{changed} assignments changed"
 
 
+def _digest_schedule(services: Services) -> Schedule:
+    at = services.config.digest.time
+    return Schedule(f"{at.minute} {at.hour} * * *", services.config.digest.timezone)
+
+
+def run_digests(services: Services) -> str:
+    from bot.digests import run_digests as send
+
+    return send(services, worker=services.worker)
+
+
+def run_scan(services: Services) -> str:
+    from bot.scan import run_scan as scan
+
+    return scan(services, worker=services.worker)
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("ingest", "ingest costs from every configured account, then resolve owners",
-            lambda s: s.config.jobs.ingest, run_ingest),
+        Job("ingest", "ingest costs from every configured account, resolve owners, scan",
+            lambda s: Schedule(s.config.jobs.ingest), run_ingest),
         Job("assign", "re-resolve owners and teams with the current rules",
             lambda s: None, run_assign),
+        Job("scan", "detect cost anomalies and alert owners and teams",
+            lambda s: None, run_scan),
+        Job("digest", "send the daily digests (once per scope per day)",
+            _digest_schedule, run_digests),
     )
 }
 

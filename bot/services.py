@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ class Services:
     engine: Engine
     chat: ChatTransport
     clock: Callable[[], datetime] = field(default=utc_now)
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def now(self) -> datetime:
         return self.clock()

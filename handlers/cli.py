@@ -98,7 +98,9 @@ def jobs_list() -> None:
 
     services = app.build_services()
     for job in JOBS.values():
-        typer.echo(f"{job.name:<12} {job.cron(services) or 'on demand':<16} {job.description}")
+        schedule = job.schedule(services)
+        when = f"{schedule.cron} ({schedule.timezone})" if schedule else "on demand"
+        typer.echo(f"{job.name:<8} {when:<24} {job.description}")
 
 
 @jobs_cli.command("run")

@@ -27,13 +27,14 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
                       "misfire_grace_time": MISFIRE_GRACE_SECONDS},
     )
     for job in JOBS.values():
-        cron = job.cron(services)
-        if cron is None:
+        schedule = job.schedule(services)
+        if schedule is None:
             continue
         try:
-            trigger = CronTrigger.from_crontab(cron, timezone="UTC")
-        except ValueError as exc:
-            raise ConfigError(f"jobs.{job.name}: {cron!r} is not a crontab expression") from exc
+            trigger = CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+        except (ValueError, LookupError) as exc:
+            raise ConfigError(f"jobs.{job.name}: {schedule.cron!r} in {schedule.timezone} is not "
+                              "a valid schedule") from exc
         scheduler.add_job(_run, trigger, args=(services, job.name), id=job.name,
                           name=job.description, replace_existing=True)
     return scheduler

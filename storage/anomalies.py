@@ -58,9 +58,9 @@ def open_for(session: Session, *, series: Sequence[str], since: date | None = No
     return list(session.scalars(stmt.order_by(Anomaly.day.desc()).limit(limit)))  # type: ignore[attr-defined]
 
 
-def recent(session: Session, *, since: date, limit: int = 200) -> list[Anomaly]:
-    """All anomalies from ``since`` on, newest first."""
-    stmt = select(Anomaly).where(Anomaly.day >= since)  # type: ignore[arg-type]
+def created_since(session: Session, *, since: datetime, limit: int = 500) -> list[Anomaly]:
+    """Anomalies detected from ``since`` on, newest first."""
+    stmt = select(Anomaly).where(Anomaly.created_at >= since)  # type: ignore[arg-type]
     return list(session.scalars(stmt.order_by(Anomaly.day.desc()).limit(limit)))  # type: ignore[attr-defined]
 
 

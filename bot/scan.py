@@ -1,0 +1,134 @@
+"""The anomaly scan: build every scope's daily series, detect, explain, store, and alert.
+
+Scopes are ``team:``, ``owner:``, ``account:``, ``service:`` and ``resource:`` series of the
+dominant currency of each scope. Only days whose billing data is complete are judged (billing
+lags: ``anomaly.lag_days`` before yesterday). Every anomaly is stored once per
+(series, day) and listed by ``/finops anomalies``; people are alerted for team and owner
+anomalies, and for resource, account or service anomalies only on days when no team or owner
+anomaly already tells the story, so one event does not become five messages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from sqlmodel import Session
+
+from bot.alerts import recipients, view_of
+from bot.anomaly import Alert, SeriesFrame, detect, expected_costs, root_cause
+from bot.blocks_notify import anomaly_message
+from bot.identity import resolve_slack_ids
+from bot.services import Services
+from storage import anomalies, costs
+from storage.claims import claim_delivery, mark_sent
+from storage.db import session_scope
+from storage.models import Anomaly
+
+HISTORY_DAYS = 180
+REPORT_DAYS = 7  # alerts older than this at scan time are stored but not sent
+DIMENSIONS = ("team", "owner", "account", "service", "resource")
+ROUTED_FIRST = ("team", "owner")
+_BREAKDOWN = {"team": ("service", "resource"), "owner": ("service", "resource"),
+              "account": ("service", "resource"), "service": ("account", "resource"),
+              "resource": ("service",)}
+
+
+def load_series(session: Session, *, start: date, end: date, metric: str
+                ) -> tuple[SeriesFrame, dict[str, str]]:
+    """Every scope's daily series in its dominant currency, and that currency."""
+    by_currency: dict[tuple[str, str], dict[date, float]] = defaultdict(dict)
+    for dim in DIMENSIONS:
+        for key, day, currency, cost in costs.grouped(session, by=[dim, "day"], start=start,
+                                                      end=end, metric=metric):
+            if dim in ("team", "owner") and key == costs.UNOWNED:
+                continue
+            by_currency[(f"{dim}:{key}", currency)][day] = cost
+    dominant: dict[str, tuple[str, float]] = {}
+    for (series, currency), days in by_currency.items():
+        spend = sum(days.values())
+        if series not in dominant or spend > dominant[series][1]:
+            dominant[series] = (currency, spend)
+    data = {s: by_currency[(s, cur)] for s, (cur, _) in dominant.items()}
+    return SeriesFrame.from_mapping(data), {s: cur for s, (cur, _) in dominant.items()}
+
+
+def explain(session: Session, alert: Alert, *, metric: str, currency: str) -> list[dict[str, object]]:
+    """Root cause of an alert: the sub-series that moved, each with its share of the change."""
+    dim = alert.series.partition(":")[0]
+    where = costs.scope_filter(alert.series)
+    causes: list[dict[str, object]] = []
+    for by in _BREAKDOWN[dim]:
+        rows = costs.grouped(session, by=[by, "day"], where=where, metric=metric,
+                             start=alert.day - timedelta(days=HISTORY_DAYS), end=alert.day)
+        data: dict[str, dict[date, float]] = defaultdict(dict)
+        for key, day, cur, cost in rows:
+            if cur == currency:
+                data[f"{by} {key}"][day] = cost
+        frame = SeriesFrame.from_mapping(data)
+        current = {name: series.get(alert.day, 0.0) for name, series in data.items()}
+        for cause in root_cause(current, expected_costs(frame, alert.day), top=3):
+            causes.append({"name": cause.name, "delta": cause.delta, "share": cause.share})
+    return causes
+
+
+def run_scan(services: Services, *, worker: str) -> str:
+    """Detect anomalies up to the last complete day; alert each new one once."""
+    now = services.now()
+    gates = services.config.anomaly
+    complete_through = now.date() - timedelta(days=1 + gates.lag_days)
+    start = complete_through - timedelta(days=HISTORY_DAYS - 1)
+    metric = services.config.cost_metric
+    fresh: list[Anomaly] = []
+    with session_scope(services.engine) as session:
+        frame, currency = load_series(session, start=start, end=complete_through, metric=metric)
+        found = detect(frame, gates=gates, complete_through=complete_through,
+                       since=complete_through - timedelta(days=REPORT_DAYS - 1))
+        for alert in found:
+            cur = currency[alert.series]
+            row = anomalies.save_new(
+                session, series=alert.series, day=alert.day, expected=alert.expected,
+                actual=alert.actual, impact=alert.impact,
+                impact_pct=min(alert.impact_pct, 1e6), score=alert.score,
+                causes=explain(session, alert, metric=metric, currency=cur), currency=cur,
+                now=now)
+            if row is not None:
+                fresh.append(row)
+        quiet = anomalies.snoozed(session, now=now)
+    sent = _notify(services, [a for a in fresh if a.series not in quiet], worker=worker)
+    return f"{len(found)} anomalies in the last {REPORT_DAYS} days, {len(fresh)} new, {sent} alerts sent"
+
+
+def _to_notify(new: list[Anomaly]) -> list[Anomaly]:
+    covered = {a.day for a in new if a.series.partition(":")[0] in ROUTED_FIRST}
+    return [a for a in new
+            if a.series.partition(":")[0] in ROUTED_FIRST or a.day not in covered]
+
+
+def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
+    now = services.now()
+    sent = 0
+    for anomaly in _to_notify(new):
+        text, blocks = anomaly_message(view_of(anomaly))
+        with session_scope(services.engine) as session:
+            targets = recipients(session, anomaly, config=services.config)
+            ids = resolve_slack_ids(session, services.chat,
+                                    [addr for kind, addr in targets if kind == "user"], now=now)
+        for kind, address in targets:
+            scope = f"{anomaly.id}:{kind}:{address}"
+            with session_scope(services.engine) as session:
+                if not claim_delivery(session, kind="anomaly", scope=scope,
+                                      period=anomaly.day.isoformat(), worker=worker, now=now):
+                    continue
+            outcome = "sent"
+            if kind == "channel":
+                services.chat.post(address, text, blocks)
+            elif (user_id := ids.get(address)) is not None:
+                services.chat.post(services.chat.open_dm(user_id), text, blocks)
+            else:
+                outcome = "skipped: no chat user"
+            with session_scope(services.engine) as session:
+                mark_sent(session, kind="anomaly", scope=scope, period=anomaly.day.isoformat(),
+                          now=now, outcome=outcome)
+            sent += outcome == "sent"
+    return sent
