@@ -90,7 +90,8 @@ def on_button(session: Session, *, action_id: str, anomaly_id: int, by: str, now
     return text, blocks, True
 
 
-def open_lines(session: Session, *, series: Sequence[str]) -> list[str]:
+def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:
+    """One line per open anomaly of ``series`` (None: of every scope)."""
     from bot.blocks_notify import anomaly_line
 
     return [anomaly_line(a.series, a.day, a.actual, a.expected, a.currency)

@@ -89,3 +89,14 @@ def owner_changed_message(resource: str, owner: str, *, by: str) -> Message:
     text = f"{resource} now belongs to {owner} (set by {by}); rules no longer change it."
     return text, [_section(f":white_check_mark: `{resource}` now belongs to *{owner}* "
                            f"(set by {by}); rules no longer change it.")]
+
+
+def list_message(title: str, lines: Sequence[str], *, limit: int = 20) -> Message:
+    """A titled bullet list (or "none")."""
+    if not lines:
+        return f"{title}: none.", [_section(f"*{title}*: none.")]
+    body = "\n".join(f"• {line}" for line in lines[:limit])
+    out = [_header(title), _section(body)]
+    if len(lines) > limit:
+        out.append(_context(f"Showing {limit} of {len(lines)}."))
+    return f"{title}: {len(lines)}", out

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import blocks
+from bot import alerts, blocks, blocks_notify, digests
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
 from bot.costs import Change, CostReport, Line, period_bounds, previous
@@ -61,6 +61,10 @@ def _dispatch(session: Session, *, config: Config, caller: Caller, command: Comm
         return _resources(session, caller=caller, command=command)
     if command.verb == "owner":
         return _owner(session, config=config, caller=caller, command=command, now=now)
+    if command.verb == "anomalies":
+        return _anomalies(session, config=config, caller=caller)
+    if command.verb == "digest":
+        return _digest(session, config=config, caller=caller, now=now)
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 
@@ -145,3 +149,26 @@ def _owner(session: Session, *, config: Config, caller: Caller, command: Command
                  details={"before": before, "after": (new_owner, res.team)})
     return Reply(*blocks.owner_changed_message(res.name or res.resource_id, new_owner,
                                                by=caller.email), ephemeral=False)
+
+
+def _teams_of(session: Session, config: Config, email: str) -> list[str]:
+    teams = {r.team for r in resources.find(session, owner=email) if r.team}
+    teams |= {name for name, t in config.teams.items() if email in t.members or t.manager == email}
+    return sorted(teams)
+
+
+def _anomalies(session: Session, *, config: Config, caller: Caller) -> Reply:
+    """Open anomalies of the caller and their teams (admins: all open ones)."""
+    scopes = [f"owner:{caller.email}"] + [f"team:{t}" for t in _teams_of(session, config,
+                                                                         caller.email)]
+    lines = (alerts.open_lines(session, series=None) if caller.email in config.admins
+             else alerts.open_lines(session, series=scopes))
+    return Reply(*blocks.list_message("Open cost anomalies", lines))
+
+
+def _digest(session: Session, *, config: Config, caller: Caller, now: datetime) -> Reply:
+    """The caller's own digest, now (not recorded as the daily delivery)."""
+    built = digests.digest_for(session, config=config, scope=f"owner:{caller.email}", now=now)
+    if built is None:
+        return Reply(*blocks.list_message(f"No costs for {caller.email} in the last 35 days", []))
+    return Reply(*blocks_notify.digest_message(built.digest))

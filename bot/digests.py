@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from bot import blocks_notify
 from bot.charts import daily_stacked_png
+from bot.config import Config
 from bot.digest import Digest, DigestInputs, build, is_noise
 from bot.identity import resolve_slack_ids
 from bot.services import Services
@@ -42,9 +43,14 @@ def _nested() -> defaultdict[str, defaultdict[str, float]]:
     return defaultdict(lambda: defaultdict(float))
 
 
-def load_all(session: Session, services: Services, *, today: date, now: datetime) -> list[Built]:
+def digest_for(session: Session, *, config: Config, scope: str, now: datetime) -> Built | None:
+    """One scope's digest (for `/finops digest`)."""
+    return next((b for b in load_all(session, config, today=now.date(), now=now)
+                 if b.digest.scope == scope), None)
+
+
+def load_all(session: Session, config: Config, *, today: date, now: datetime) -> list[Built]:
     """Every team's and owner's digest, from a handful of bulk queries."""
-    config = services.config
     metric = config.cost_metric
     yesterday = today - timedelta(days=1)
     start = yesterday - timedelta(days=WINDOW_DAYS - 1)
@@ -131,7 +137,7 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
     period = today.isoformat()
     cfg = services.config.digest
     with session_scope(services.engine) as session:
-        built = load_all(session, services, today=today, now=now)
+        built = load_all(session, services.config, today=today, now=now)
         owners = [b.owner for b in built if b.owner]
         slack_ids = resolve_slack_ids(session, services.chat, owners, now=now)
     sent = skipped = 0

@@ -46,13 +46,12 @@ def set_feedback(session: Session, *, anomaly_id: int, status: str, by: str,
     return row
 
 
-def open_for(session: Session, *, series: Sequence[str], since: date | None = None,
+def open_for(session: Session, *, series: Sequence[str] | None, since: date | None = None,
              limit: int = 50) -> list[Anomaly]:
-    """Open anomalies of the given scopes, newest first."""
-    if not series:
-        return []
-    stmt = select(Anomaly).where(Anomaly.series.in_(list(series)),  # type: ignore[attr-defined]
-                                 Anomaly.status == "open")
+    """Open anomalies of the given scopes (None: all scopes), newest first."""
+    stmt = select(Anomaly).where(Anomaly.status == "open")  # type: ignore[arg-type]
+    if series is not None:
+        stmt = stmt.where(Anomaly.series.in_(list(series)))  # type: ignore[attr-defined]
     if since is not None:
         stmt = stmt.where(Anomaly.day >= since)  # type: ignore[arg-type]
     return list(session.scalars(stmt.order_by(Anomaly.day.desc()).limit(limit)))  # type: ignore[attr-defined]

@@ -1,0 +1,131 @@
+"""Digests, anomaly alerts with their buttons, App Home and event retries, end to end."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.digests import run_digests
+from bot.jobs import run_job
+from bot.services import Services
+from storage.models import Anomaly, Delivery, Snooze
+from tests.fakes.slack import FakeSlack
+from tests.scenario.harness import SlackClientSim
+
+TEAM_CHANNELS = {"#platform-costs", "#data-costs", "#web-costs"}
+
+
+def _wait(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.02)
+    assert predicate(), "condition not reached"  # type: ignore[operator]
+
+
+def _digest_posts(fake: FakeSlack) -> list[str]:
+    return [m.channel for m in fake.messages() if m.text and "month to date" in m.text]
+
+
+def test_digest_posts_once_per_scope_per_day_with_a_chart(services: Services,
+                                                          fake_slack: FakeSlack) -> None:
+    first = run_job(services, "digest")
+    posted = _digest_posts(fake_slack)
+    assert TEAM_CHANNELS <= set(posted)
+    assert len(posted) == len(set(posted)), "a scope got two digests"
+    # every posted digest has its chart: a PNG uploaded in three steps and shared there
+    charts = [f for f in fake_slack.files.values() if f.completed]
+    assert len(charts) == len(posted)
+    assert all(f.content.startswith(b"\x89PNG") for f in charts)
+    assert {c for f in charts for c in f.channels} == set(posted)
+    calls_before = len(fake_slack.calls())
+    second = run_job(services, "digest")
+    assert second == "0 digests sent, 0 skipped", (first, second)
+    assert len(fake_slack.calls()) == calls_before  # nothing new reached Slack
+
+
+def test_two_replicas_racing_send_each_digest_once(services: Services,
+                                                   fake_slack: FakeSlack) -> None:
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def replica(name: str) -> None:
+        barrier.wait()
+        try:
+            run_digests(services, worker=name)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replica, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    posted = _digest_posts(fake_slack)
+    assert len(posted) == len(set(posted)) and TEAM_CHANNELS <= set(posted)
+    with Session(services.engine) as session:
+        rows = session.scalars(select(Delivery).where(Delivery.kind == "digest")).all()
+        assert all(r.sent_at is not None for r in rows)
+
+
+def test_the_demo_anomaly_alerts_owner_and_team_once(services: Services,
+                                                     fake_slack: FakeSlack) -> None:
+    alerts = [m for m in fake_slack.messages() if m.text.startswith("Cost anomaly")]
+    where = sorted(m.channel for m in alerts)
+    assert where == ["#data-costs", "D0BOB"], where  # team channel and bob's DM, nothing else
+    blocks = str(alerts[0].blocks)
+    assert "service BigQuery" in blocks and "Acknowledge" in blocks
+    run_job(services, "scan")  # a second scan finds the same episode: no new message
+    assert len([m for m in fake_slack.messages() if m.text.startswith("Cost anomaly")]) == 2
+
+
+def test_alert_buttons_record_feedback(services: Services, fake_slack: FakeSlack,
+                                       slack: SlackClientSim) -> None:
+    with Session(services.engine) as session:
+        team_alert = session.scalars(select(Anomaly).where(Anomaly.series == "team:data")).one()
+    url = fake_slack.response_url()
+    assert slack.action("anomaly_ack", str(team_alert.id), user_id="U0BOB",
+                        response_url=url).status_code == 200
+    _wait(lambda: len(fake_slack.replies) == 1)
+    reply = fake_slack.replies[0]
+    assert reply.replace_original and "acknowledged by bob@example.com" in str(reply.payload)
+    assert "anomaly_ack" not in str(reply.payload)  # the buttons are gone
+    slack.action("anomaly_breakdown", str(team_alert.id), user_id="U0BOB",
+                 response_url=fake_slack.response_url())
+    _wait(lambda: len(fake_slack.replies) == 2)
+    assert not fake_slack.replies[1].replace_original
+    assert "events" in fake_slack.replies[1].text or "events" in str(fake_slack.replies[1].payload)
+    slack.action("anomaly_snooze", str(team_alert.id), user_id="U0BOB",
+                 response_url=fake_slack.response_url())
+    _wait(lambda: len(fake_slack.replies) == 3)
+    with Session(services.engine) as session:
+        assert session.get(Anomaly, team_alert.id).status == "acknowledged"  # type: ignore[union-attr]
+        snooze = session.get(Snooze, "team:data")
+        assert snooze is not None and snooze.set_by == "bob@example.com"
+
+
+def test_anomalies_command_lists_my_open_anomalies(slack: SlackClientSim,
+                                                   fake_slack: FakeSlack) -> None:
+    slack.command("anomalies", user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait(lambda: len(fake_slack.replies) == 1)
+    text = str(fake_slack.replies[0].payload)
+    assert "team:data" in text and "owner:bob@example.com" in text
+    slack.command("anomalies", user_id="U0CAROL", response_url=fake_slack.response_url())
+    _wait(lambda: len(fake_slack.replies) == 2)
+    assert "none" in fake_slack.replies[1].text
+
+
+def test_app_home_is_published_once_per_event(slack: SlackClientSim,
+                                              fake_slack: FakeSlack) -> None:
+    event = {"type": "app_home_opened", "user": "U0BOB", "channel": "D0BOB", "tab": "home"}
+    assert slack.event(event, event_id="Ev001").status_code == 200
+    _wait(lambda: len(fake_slack.calls("views.publish")) == 1)
+    # Slack retries the same event: it is acknowledged and not processed again
+    assert slack.event(event, event_id="Ev001", retry=1).status_code == 200
+    time.sleep(0.3)
+    assert len(fake_slack.calls("views.publish")) == 1
+    view = str(fake_slack.home_views["U0BOB"])
+    assert "My resources" in view and "raw-events" in view and "team:data" in view
