@@ -34,8 +34,11 @@ def build_chat(settings: Settings) -> ChatTransport:
 def build_services(settings: Settings | None = None) -> Services:
     from storage.db import make_engine
 
+    from bot.owners import OwnerMapper
+
     settings = settings or Settings()
     config = load_config(settings.finops_config)
+    OwnerMapper.from_config(config)  # rules that would fail later fail now, at start
     return Services(settings=settings, config=config, engine=make_engine(settings.database_url),
                     chat=build_chat(settings))
 
@@ -93,7 +96,7 @@ def serve(services: Services, *, host: str | None = None, port: int | None = Non
                                         services.settings.slack_app_token.get_secret_value())
         socket_mode.connect()
     scheduler = build_scheduler(services)
-    scheduler.start()
+    scheduler.resume()
     try:
         uvicorn.run(asgi, host=host or services.settings.host,
                     port=port or services.settings.port, log_level="info")

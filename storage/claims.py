@@ -21,8 +21,10 @@ def insert_once(session: Session, model: type[SQLModel], values: dict[str, Any])
     table: Any = model.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
-    return int(getattr(result, "rowcount", 0) or 0) == 1
+    # RETURNING rather than rowcount: psycopg reports no row count for a skipped ON CONFLICT
+    key = next(iter(table.primary_key.columns))
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(stmt).first() is not None
 
 
 def first_time(session: Session, *, source: str, event_id: str, now: datetime) -> bool:

@@ -33,7 +33,7 @@ def test_digest_posts_once_per_scope_per_day_with_a_chart(services: Services,
                                                           fake_slack: FakeSlack) -> None:
     first = run_job(services, "digest")
     posted = _digest_posts(fake_slack)
-    assert TEAM_CHANNELS <= set(posted)
+    assert TEAM_CHANNELS <= set(posted), first
     assert len(posted) == len(set(posted)), "a scope got two digests"
     # every posted digest has its chart: a PNG uploaded in three steps and shared there
     charts = [f for f in fake_slack.files.values() if f.completed]

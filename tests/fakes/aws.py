@@ -1,0 +1,118 @@
+"""moto in server mode on loopback: one server per test run, emptied before each test.
+
+Use the fixtures by binding them in a test module (pytest finds fixtures by module globals)::
+
+    from tests.fakes import aws as moto_fakes
+
+    moto_server = moto_fakes.moto_server
+    aws = moto_fakes.aws
+
+``aws`` gives each test a reset server, dummy credentials in the environment and no real AWS
+config files, so nothing can reach real AWS even if an endpoint were left unset.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+DEFAULT_ACCOUNT = "123456789012"  # the account moto's STS reports for any credentials
+
+# settings that could point boto3 at real AWS or at other credentials
+_AMBIENT = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+class MotoServer:
+    """A running ThreadedMotoServer plus its control API (reset, queued Cost Explorer results)."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _post(self, path: str, body: Mapping[str, Any] | None = None) -> int:
+        data = json.dumps(body).encode() if body is not None else b""
+        request = urllib.request.Request(
+            self.endpoint_url + path,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status: int = response.status
+        return status
+
+    def reset(self) -> None:
+        """Forget every resource, object and queued result (moto's ``/moto-api/reset``)."""
+        self._post("/moto-api/reset")
+
+    def queue_cost_and_usage(
+        self, results: Sequence[Mapping[str, Any]], *, account_id: str = DEFAULT_ACCOUNT
+    ) -> None:
+        """Queue GetCostAndUsage responses; each distinct request takes the next one in order.
+
+        moto keys answers by the request body, so a repeated identical request gets the same
+        answer and a follow-up request with a NextPageToken takes the next queued page.
+        """
+        status = self._post(
+            "/moto-api/static/ce/cost-and-usage-results",
+            {"account_id": account_id, "results": list(results)},
+        )
+        assert status == 201, status
+
+    def session(self) -> boto3.Session:
+        """A boto3 session with the dummy credentials (for setting up fixtures in tests)."""
+        return boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client pointed at this server; close it when done."""
+        return self.session().client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint_url,
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server for the whole run (starting one costs about a second)."""
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> Iterator[MotoServer]:
+    """The moto server, emptied, with dummy credentials and no real AWS config in reach."""
+    for name in _AMBIENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    moto_server.reset()
+    yield moto_server
