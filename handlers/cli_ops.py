@@ -67,9 +67,9 @@ def report(services: Services, start: date, end: date, group_by: str, fmt: str,
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([group_by, "currency", "cost"])
-        writer.writerows([r.key, r.currency, f"{r.cost:.6f}"] for r in rows)
+        writer.writerows([r.key, r.currency, f"{r.cost:.10f}"] for r in rows)
     elif fmt == "json":
-        print(json.dumps([{group_by: r.key, "currency": r.currency, "cost": round(r.cost, 6)}
+        print(json.dumps([{group_by: r.key, "currency": r.currency, "cost": round(r.cost, 10)}
                           for r in rows], indent=2))
     else:
         table = Table(title=f"{metric} {start} .. {end} by {group_by}")

@@ -1,0 +1,138 @@
+"""The `finops-bot` CLI in-process against the real database: ingest, report, jobs, shell."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from handlers.cli import main
+from storage.models import CostDaily
+from tests.conftest import DATA
+
+SAMPLE = DATA / "focus-sample" / "focus_sample.csv"
+# column sums of the sample, from its PROVENANCE.md
+SUMS = {"EffectiveCost": 14.976514, "BilledCost": 20.520227, "ListCost": 20.390906}
+
+
+@pytest.fixture
+def env(db: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    config = tmp_path / "finops.yaml"
+    config.write_text("teams: {web: {budget: 10}}\n")
+    monkeypatch.setenv("FINOPS_CONFIG", str(config))
+    return db
+
+
+def _rows(db: Engine) -> int:
+    with Session(db) as session:
+        return int(session.execute(select(func.count()).select_from(CostDaily)).scalar_one())
+
+
+def _report_csv(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, str]]:
+    capsys.readouterr()
+    assert main(["report", "--start", "2024-09-01", "--end", "2024-09-30", "--format", "csv",
+                 *args]) == 0
+    return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+
+
+@pytest.mark.parametrize("metric", list(SUMS))
+def test_report_over_the_focus_sample_matches_its_column_sums(
+        env: Engine, capsys: pytest.CaptureFixture[str], metric: str) -> None:
+    assert main(["ingest", str(SAMPLE)]) == 0
+    for group_by in ("service", "account", "resource", "day", "owner"):
+        rows = _report_csv(capsys, "--group-by", group_by, "--metric", metric)
+        assert list(rows[0]) == [group_by, "currency", "cost"]
+        assert {r["currency"] for r in rows} == {"USD"}
+        assert round(sum(float(r["cost"]) for r in rows), 2) == round(SUMS[metric], 2)
+        assert abs(sum(float(r["cost"]) for r in rows) - SUMS[metric]) < 1e-5
+
+
+def test_reingest_never_double_counts(env: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(SAMPLE)]) == 0
+    count = _rows(env)
+    assert main(["ingest", str(SAMPLE)]) == 0
+    assert _rows(env) == count
+    rows = _report_csv(capsys, "--group-by", "service")
+    assert abs(sum(float(r["cost"]) for r in rows) - SUMS["EffectiveCost"]) < 1e-5
+
+
+def test_json_and_table_formats(env: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["ingest", str(SAMPLE)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--start", "2024-09-01", "--end", "2024-09-30", "--group-by",
+                 "provider", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {d["provider"] for d in data} == {"AWS", "Microsoft", "Oracle"}
+    assert main(["report", "--start", "2024-09-01", "--end", "2024-09-30"]) == 0
+    assert "total" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ("BilledCost,EffectiveCost,ChargePeriodStart,BillingCurrency\nabc,1,2024-09-01,USD\n",
+         ["BilledCost", "abc"]),
+        ("BilledCost,ChargePeriodStart,BillingCurrency\n1,2024-09-01,USD\n", ["EffectiveCost"]),
+        ("BilledCost,EffectiveCost,ChargePeriodStart,BillingCurrency\n1,1,yesterday,USD\n",
+         ["ChargePeriodStart"]),
+    ],
+)
+def test_bad_files_fail_with_one_line_and_write_nothing(
+        env: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str,
+        fragments: list[str]) -> None:
+    assert main(["ingest", str(SAMPLE)]) == 0
+    before = _rows(env)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    capsys.readouterr()
+    assert main(["ingest", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert "bad.csv" in err
+    for fragment in fragments:
+        assert fragment in err
+    assert _rows(env) == before  # the period's previous data stays
+
+
+def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
+                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text("teams:\n  web:\n    budget: lots\n")
+    monkeypatch.setenv("FINOPS_CONFIG", str(config))
+    assert main(["jobs", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.yaml" in err and "teams.web.budget" in err
+
+
+def test_jobs_list_and_run(env: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ingest", "assign", "scan", "digest"):
+        assert name in out
+    assert main(["jobs", "run", "assign"]) == 0
+    assert "assignments changed" in capsys.readouterr().out
+    assert main(["jobs", "run", "nope"]) == 1
+    assert "no job named 'nope'" in capsys.readouterr().err
+
+
+def test_shell_speaks_the_command_grammar(db: Engine, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("FINOPS_CONFIG", raising=False)  # the bundled demo
+    monkeypatch.setattr(sys, "stdin", io.StringIO(
+        "help\n/finops costs team data 30d\nresources\nfrobnicate\nexit\ncosts\n"))
+    assert main(["shell", "--user", "Bob@Example.com"]) == 0
+    out = capsys.readouterr().out
+    assert "costs [me | team T" in out
+    assert "Costs: team data" in out and "BigQuery" in out
+    assert "Resources of bob@example.com" in out and "raw-events" in out
+    assert "I don't know `frobnicate`" in out
+    assert out.count("Costs:") == 1  # nothing after `exit` ran
