@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import load_config
@@ -29,6 +30,11 @@ def build_chat(settings: Settings) -> ChatTransport:
 
     return SlackTransport(settings.slack_bot_token.get_secret_value(),
                           base_url=settings.slack_api_url)
+
+
+def config_path() -> Path | None:
+    """The YAML config file named by FINOPS_CONFIG (None: the bundled demo)."""
+    return Settings().finops_config
 
 
 def build_services(settings: Settings | None = None) -> Services:

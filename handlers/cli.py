@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from pathlib import Path
 from enum import Enum
 from typing import Annotated
 
@@ -88,6 +89,22 @@ def report(
     first, last = _day(start, "--start"), _day(end, "--end")
     assert first is not None and last is not None
     cli_ops.report(app.ready_services(), first, last, group_by.value, fmt.value, metric)
+
+
+@cli.command()
+def detect(
+    input_path: Annotated[Path, typer.Option("--input", help="CSV with columns date,series,cost.")],
+    output_path: Annotated[Path, typer.Option("--output", help="Alerts CSV to write.")],
+) -> None:
+    """Run the anomaly detector on a long-format file (the scheduled scan's code path)."""
+    from bot.config import load_config
+    from handlers import detect as detect_csv
+
+    import app
+
+    gates = load_config(app.config_path()).anomaly
+    count = detect_csv.run(input_path, output_path, gates)
+    typer.echo(f"{count} alerts written to {output_path}")
 
 
 @jobs_cli.command("list")
