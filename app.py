@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import load_config
+from bot.errors import ConfigError
 from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ChatTransport, ConsoleTransport
@@ -28,8 +29,9 @@ def build_chat(settings: Settings) -> ChatTransport:
         return ConsoleTransport()
     from providers.slack import SlackTransport
 
-    return SlackTransport(settings.slack_bot_token.get_secret_value(),
-                          base_url=settings.slack_api_url)
+    return SlackTransport(
+        settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
 
 
 def config_path() -> Path | None:
@@ -38,15 +40,18 @@ def config_path() -> Path | None:
 
 
 def build_services(settings: Settings | None = None) -> Services:
-    from storage.db import make_engine
-
     from bot.owners import OwnerMapper
+    from storage.db import make_engine
 
     settings = settings or Settings()
     config = load_config(settings.finops_config)
     OwnerMapper.from_config(config)  # rules that would fail later fail now, at start
-    return Services(settings=settings, config=config, engine=make_engine(settings.database_url),
-                    chat=build_chat(settings))
+    return Services(
+        settings=settings,
+        config=config,
+        engine=make_engine(settings.database_url),
+        chat=build_chat(settings),
+    )
 
 
 def ready_services(settings: Settings | None = None) -> Services:
@@ -79,9 +84,15 @@ def build_bolt(services: Services) -> App | None:
         return None
     from handlers.slack import build_bolt_app
 
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    return build_bolt_app(services, token=settings.slack_bot_token.get_secret_value(),
-                          signing_secret=secret, base_url=settings.slack_api_url)
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    )
+    return build_bolt_app(
+        services,
+        token=settings.slack_bot_token.get_secret_value(),
+        signing_secret=secret,
+        base_url=settings.slack_api_url,
+    )
 
 
 def serve(services: Services, *, host: str | None = None, port: int | None = None) -> None:
@@ -98,14 +109,20 @@ def serve(services: Services, *, host: str | None = None, port: int | None = Non
     if services.settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        socket_mode = SocketModeHandler(build_bolt(services),
-                                        services.settings.slack_app_token.get_secret_value())
+        bolt = build_bolt(services)
+        if bolt is None:
+            raise ConfigError("SLACK_APP_TOKEN needs SLACK_BOT_TOKEN too")
+        socket_mode = SocketModeHandler(bolt, services.settings.slack_app_token.get_secret_value())
         socket_mode.connect()
     scheduler = build_scheduler(services)
     scheduler.resume()
     try:
-        uvicorn.run(asgi, host=host or services.settings.host,
-                    port=port or services.settings.port, log_level="info")
+        uvicorn.run(
+            asgi,
+            host=host or services.settings.host,
+            port=port or services.settings.port,
+            log_level="info",
+        )
     finally:
         scheduler.shutdown(wait=False)
         if socket_mode is not None:

@@ -33,8 +33,10 @@ def _context(text: str) -> Block:
 
 def help_message(command: str, *, error: str | None = None) -> Message:
     """The command list; with ``error`` first when the caller typed something wrong."""
-    usage = "\n".join(f"{command} {line}" if not line.startswith("DURATION") else line
-                      for line in USAGE.splitlines())
+    usage = "\n".join(
+        f"{command} {line}" if not line.startswith("DURATION") else line
+        for line in USAGE.splitlines()
+    )
     blocks: list[Block] = []
     if error:
         blocks.append(_section(f":warning: {error}"))
@@ -48,8 +50,10 @@ def error_message(error: str) -> Message:
 
 
 def _lines(lines: Sequence[Line], limit: int) -> str:
-    return "\n".join(f"• {line.name} — {money(line.cost, line.currency)}"
-                     for line in lines[:limit]) or "_nothing_"
+    return (
+        "\n".join(f"• {line.name} — {money(line.cost, line.currency)}" for line in lines[:limit])
+        or "_nothing_"
+    )
 
 
 def costs_message(report: CostReport) -> Message:
@@ -73,8 +77,9 @@ def costs_message(report: CostReport) -> Message:
     return text, blocks
 
 
-def resources_message(title: str, rows: Sequence[tuple[str, str, str, str]], *,
-                      total: int) -> Message:
+def resources_message(
+    title: str, rows: Sequence[tuple[str, str, str, str]], *, total: int
+) -> Message:
     """A list of resources as (name, owner, team, why) rows; ``total`` may exceed the rows."""
     if not rows:
         return f"{title}: none.", [_section(f"*{title}*: none.")]
@@ -87,8 +92,12 @@ def resources_message(title: str, rows: Sequence[tuple[str, str, str, str]], *,
 
 def owner_changed_message(resource: str, owner: str, *, by: str) -> Message:
     text = f"{resource} now belongs to {owner} (set by {by}); rules no longer change it."
-    return text, [_section(f":white_check_mark: `{resource}` now belongs to *{owner}* "
-                           f"(set by {by}); rules no longer change it.")]
+    return text, [
+        _section(
+            f":white_check_mark: `{resource}` now belongs to *{owner}* "
+            f"(set by {by}); rules no longer change it."
+        )
+    ]
 
 
 def list_message(title: str, lines: Sequence[str], *, limit: int = 20) -> Message:

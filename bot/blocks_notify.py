@@ -17,13 +17,17 @@ _LIMIT = 2900
 
 
 def _section(text: str) -> Block:
-    return {"type": "section",
-            "text": {"type": "mrkdwn", "text": text if len(text) <= _LIMIT else text[:_LIMIT] + "…"}}
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": text if len(text) <= _LIMIT else text[:_LIMIT] + "…"},
+    }
 
 
 def _fields(*pairs: tuple[str, str]) -> Block:
-    return {"type": "section",
-            "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs[:10]]}
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs[:10]],
+    }
 
 
 def _header(text: str) -> Block:
@@ -50,36 +54,64 @@ def digest_message(d: Digest) -> Message:
     out: list[Block] = [
         _header(f"Daily costs: {d.title} ({d.day:%a %b %d})"),
         _fields(
-            ("Yesterday", f"{money(d.yesterday.current, cur)} ({pct(d.yesterday.pct)} vs a week before)"),
-            ("Last 7 days", f"{money(d.week.current, cur)} ({money(d.week.delta, cur)}, {pct(d.week.pct)})"),
+            (
+                "Yesterday",
+                f"{money(d.yesterday.current, cur)} ({pct(d.yesterday.pct)} vs a week before)",
+            ),
+            (
+                "Last 7 days",
+                f"{money(d.week.current, cur)} ({money(d.week.delta, cur)}, {pct(d.week.pct)})",
+            ),
             ("Month to date", money(d.mtd, cur)),
             ("Month-end forecast", f"{money(d.forecast, cur)} vs budget {budget}"),
         ),
     ]
     if d.movers:
-        out.append(_section("*Top movers (7 days vs the 7 before)*\n" + _bullets([
-            f"{m.dimension} `{m.name}`: {money(m.change.delta, cur)} ({pct(m.change.pct)})"
-            for m in d.movers], limit=6)))
+        out.append(
+            _section(
+                "*Top movers (7 days vs the 7 before)*\n"
+                + _bullets(
+                    [
+                        f"{m.dimension} `{m.name}`: "
+                        f"{money(m.change.delta, cur)} ({pct(m.change.pct)})"
+                        for m in d.movers
+                    ],
+                    limit=6,
+                )
+            )
+        )
     if d.anomalies:
         out.append(_section(":rotating_light: *New anomalies*\n" + _bullets(d.anomalies)))
     if d.expiring:
-        out.append(_section(":hourglass: *TTLs expiring within 72 h*\n" + _bullets(
-            [f"`{name}` at {at:%a %b %d %H:%M} UTC" for name, at in d.expiring])))
+        out.append(
+            _section(
+                ":hourglass: *TTLs expiring within 72 h*\n"
+                + _bullets([f"`{name}` at {at:%a %b %d %H:%M} UTC" for name, at in d.expiring])
+            )
+        )
     if d.unowned:
-        out.append(_section(":grey_question: *Resources with no owner tag*\n"
-                            + _bullets([f"`{n}`" for n in d.unowned])))
+        out.append(
+            _section(
+                ":grey_question: *Resources with no owner tag*\n"
+                + _bullets([f"`{n}`" for n in d.unowned])
+            )
+        )
     if d.saved_mtd > 0:
-        out.append(_context(f":moneybag: The bot's actions saved {money(d.saved_mtd, cur)} "
-                            "this month."))
-    text = (f"{d.title}: {money(d.yesterday.current, cur)} yesterday, "
-            f"{money(d.mtd, cur)} month to date")
+        out.append(
+            _context(f":moneybag: The bot's actions saved {money(d.saved_mtd, cur)} this month.")
+        )
+    text = (
+        f"{d.title}: {money(d.yesterday.current, cur)} yesterday, {money(d.mtd, cur)} month to date"
+    )
     return text, out
 
 
 def anomaly_line(series: str, day: date, actual: float, expected: float, currency: str) -> str:
     """One line naming an anomaly, for digests and lists."""
-    return (f"{series} on {day:%b %d}: {money(actual, currency)} vs "
-            f"{money(expected, currency)} expected")
+    return (
+        f"{series} on {day:%b %d}: {money(actual, currency)} vs "
+        f"{money(expected, currency)} expected"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +133,12 @@ class AlertView:
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": {"type": "plain_text", "text": text},
-                     "action_id": action_id, "value": value}
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
     if style:
         button["style"] = style
     return button
@@ -111,37 +147,62 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 def anomaly_message(a: AlertView) -> Message:
     """An alert with expected vs actual, root cause and the feedback buttons."""
     cur = a.currency
-    causes = _bullets([f"`{name}`: {money(delta, cur)} ({share:.0%} of the change)"
-                       for name, delta, share in a.causes], limit=3) or "_no breakdown_"
+    causes = (
+        _bullets(
+            [
+                f"`{name}`: {money(delta, cur)} ({share:.0%} of the change)"
+                for name, delta, share in a.causes
+            ],
+            limit=3,
+        )
+        or "_no breakdown_"
+    )
     out: list[Block] = [
         _header(f"Cost anomaly: {a.series}"[:150]),
-        _fields(("Day", f"{a.day:%a %b %d}"), ("Actual", money(a.actual, cur)),
-                ("Expected", money(a.expected, cur)),
-                ("Impact", f"{money(a.impact, cur)} ({a.impact_pct:+.0f}%)")),
+        _fields(
+            ("Day", f"{a.day:%a %b %d}"),
+            ("Actual", money(a.actual, cur)),
+            ("Expected", money(a.expected, cur)),
+            ("Impact", f"{money(a.impact, cur)} ({a.impact_pct:+.0f}%)"),
+        ),
         _section(f"*Root cause*\n{causes}"),
     ]
     if a.status == "open":
         value = str(a.anomaly_id)
-        out.append({"type": "actions", "block_id": f"anomaly-{a.anomaly_id}", "elements": [
-            _button("Acknowledge", "anomaly_ack", value, "primary"),
-            _button("Expected (planned)", "anomaly_expected", value),
-            _button("Snooze 7 days", "anomaly_snooze", value),
-            _button("Breakdown", "anomaly_breakdown", value),
-        ]})
+        out.append(
+            {
+                "type": "actions",
+                "block_id": f"anomaly-{a.anomaly_id}",
+                "elements": [
+                    _button("Acknowledge", "anomaly_ack", value, "primary"),
+                    _button("Expected (planned)", "anomaly_expected", value),
+                    _button("Snooze 7 days", "anomaly_snooze", value),
+                    _button("Breakdown", "anomaly_breakdown", value),
+                ],
+            }
+        )
     else:
         label = {"acknowledged": "acknowledged", "expected": "marked as expected (planned)"}
-        out.append(_context(f":white_check_mark: {label.get(a.status, a.status)} by "
-                            f"{a.feedback_by or 'someone'}"))
+        out.append(
+            _context(
+                f":white_check_mark: {label.get(a.status, a.status)} by "
+                f"{a.feedback_by or 'someone'}"
+            )
+        )
     out.append(_context(f"score {a.score:.1f} · anomaly #{a.anomaly_id}"))
-    text = (f"Cost anomaly in {a.series}: {money(a.actual, cur)} vs {money(a.expected, cur)} "
-            f"expected on {a.day:%b %d}")
+    text = (
+        f"Cost anomaly in {a.series}: {money(a.actual, cur)} vs {money(a.expected, cur)} "
+        f"expected on {a.day:%b %d}"
+    )
     return text, out
 
 
 def breakdown_message(a: AlertView, rows: Sequence[tuple[str, float, float]]) -> Message:
     """The full breakdown behind an anomaly: (name, that day, baseline)."""
-    lines = [f"`{name}`: {money(now_, a.currency)} vs {money(base, a.currency)}"
-             for name, now_, base in rows]
+    lines = [
+        f"`{name}`: {money(now_, a.currency)} vs {money(base, a.currency)}"
+        for name, now_, base in rows
+    ]
     text = f"Breakdown of {a.series} on {a.day:%b %d}"
     return text, [_section(f"*{text}*\n" + (_bullets(lines, limit=15) or "_nothing_"))]
 
@@ -166,15 +227,21 @@ def home_view(h: HomeView) -> dict[str, Any]:
     """The App Home tab (views.publish)."""
     cur = h.currency
     mine = _bullets([f"`{name}`: {money(cost, cur)}" for name, cost in h.resources], limit=10)
-    out: list[Block] = [_header("Your cloud costs"),
-                        _section(f"*My resources* ({h.resource_count}), last 30 days\n"
-                                 + (mine or "_none yet_"))]
+    out: list[Block] = [
+        _header("Your cloud costs"),
+        _section(f"*My resources* ({h.resource_count}), last 30 days\n" + (mine or "_none yet_")),
+    ]
     if h.team is not None:
         budget = money(h.team_budget, cur) if h.team_budget is not None else "no budget"
-        out.append(_section(f"*Team {h.team}*: {money(h.team_mtd or 0.0, cur)} month to date "
-                            f"of {budget}"))
+        out.append(
+            _section(f"*Team {h.team}*: {money(h.team_mtd or 0.0, cur)} month to date of {budget}")
+        )
     out.append(_section("*My open anomalies*\n" + (_bullets(list(h.anomalies)) or "_none_")))
     out.append(_section("*My bookings*\n" + (_bullets(list(h.bookings)) or "_none_")))
-    out.append(_section("*TTLs expiring soon*\n" + (_bullets(
-        [f"`{n}` at {at:%a %b %d %H:%M} UTC" for n, at in h.expiring]) or "_none_")))
+    out.append(
+        _section(
+            "*TTLs expiring soon*\n"
+            + (_bullets([f"`{n}` at {at:%a %b %d %H:%M} UTC" for n, at in h.expiring]) or "_none_")
+        )
+    )
     return {"type": "home", "blocks": out}

@@ -41,8 +41,7 @@ class Reply:
     ephemeral: bool = True
 
 
-def answer(session: Session, *, config: Config, caller: Caller, text: str,
-           now: datetime) -> Reply:
+def answer(session: Session, *, config: Config, caller: Caller, text: str, now: datetime) -> Reply:
     """The reply to command ``text``; bad input gets a short error plus help and no change."""
     try:
         command = parse(text)
@@ -51,8 +50,9 @@ def answer(session: Session, *, config: Config, caller: Caller, text: str,
         return Reply(*blocks.help_message(config.command, error=str(exc)))
 
 
-def _dispatch(session: Session, *, config: Config, caller: Caller, command: Command,
-              now: datetime) -> Reply:
+def _dispatch(
+    session: Session, *, config: Config, caller: Caller, command: Command, now: datetime
+) -> Reply:
     if command.verb == "help":
         return Reply(*blocks.help_message(config.command))
     if command.verb == "costs":
@@ -79,8 +79,9 @@ def _email_of(session: Session, user: UserRef, caller: Caller) -> str:
     return email
 
 
-def _costs(session: Session, *, config: Config, caller: Caller, command: Command,
-           now: datetime) -> Reply:
+def _costs(
+    session: Session, *, config: Config, caller: Caller, command: Command, now: datetime
+) -> Reply:
     period = period_bounds(command.period or "7d", today=now.date())
     before = previous(period, month_aligned=command.period == "mtd")
     if command.scope == "me":
@@ -97,8 +98,14 @@ def _costs(session: Session, *, config: Config, caller: Caller, command: Command
     metric = config.cost_metric
 
     def total(p_start: object, p_end: object) -> dict[str, float]:
-        rows = costs.totals(session, start=p_start, end=p_end, group_by="provider",  # type: ignore[arg-type]
-                            metric=metric, where=where)
+        rows = costs.totals(
+            session,
+            start=p_start,
+            end=p_end,
+            group_by="provider",  # type: ignore[arg-type]
+            metric=metric,
+            where=where,
+        )
         out: dict[str, float] = {}
         for row in rows:
             out[row.currency] = out.get(row.currency, 0.0) + row.cost
@@ -108,8 +115,14 @@ def _costs(session: Session, *, config: Config, caller: Caller, command: Command
     changes = {cur: Change(v, before_totals.get(cur, 0.0)) for cur, v in now_totals.items()}
 
     def top(group_by: str) -> list[Line]:
-        rows = costs.totals(session, start=period.start, end=period.end, group_by=group_by,
-                            metric=metric, where=where)
+        rows = costs.totals(
+            session,
+            start=period.start,
+            end=period.end,
+            group_by=group_by,
+            metric=metric,
+            where=where,
+        )
         return [Line(r.key, r.currency, r.cost) for r in rows]
 
     report = CostReport(scope, period, changes, top("service"), top("resource"))
@@ -124,31 +137,50 @@ def _resources(session: Session, *, caller: Caller, command: Command) -> Reply:
     else:
         email = caller.email if command.scope == "me" else _email_of(session, command.user, caller)  # type: ignore[arg-type]
         found, title = resources.find(session, owner=email), f"Resources of {email}"
-    rows = [(r.name or r.resource_id, r.owner or "unowned", r.team or "no team", r.owner_source)
-            for r in found[:_LIST_LIMIT]]
+    rows = [
+        (r.name or r.resource_id, r.owner or "unowned", r.team or "no team", r.owner_source)
+        for r in found[:_LIST_LIMIT]
+    ]
     return Reply(*blocks.resources_message(title, rows, total=len(found)))
 
 
-def _owner(session: Session, *, config: Config, caller: Caller, command: Command,
-           now: datetime) -> Reply:
+def _owner(
+    session: Session, *, config: Config, caller: Caller, command: Command, now: datetime
+) -> Reply:
     res = resources.get(session, resource=command.target or "")
     if res is None:
         raise CommandError(f"no resource `{command.target}` (give its id or its unique name)")
     team = config.teams.get(res.team or "")
     allowed = caller.email in config.admins or (team is not None and team.manager == caller.email)
     if not allowed:
-        raise CommandError(f"only the manager of team {res.team or '(none)'} or an admin can "
-                           "reassign this resource.")
+        raise CommandError(
+            f"only the manager of team {res.team or '(none)'} or an admin can "
+            "reassign this resource."
+        )
     new_owner = _email_of(session, command.user, caller)  # type: ignore[arg-type]
     before = (res.owner, res.team)
-    resources.set_override(session, resource_id=res.resource_id, owner=new_owner, team=res.team,
-                           set_by=caller.email, now=now)
+    resources.set_override(
+        session,
+        resource_id=res.resource_id,
+        owner=new_owner,
+        team=res.team,
+        set_by=caller.email,
+        now=now,
+    )
     reassign_owners(session, config=config)
-    audit.record(session, actor=caller.email, action="owner.set", target=res.resource_id,
-                 now=now, origin=caller.origin,
-                 details={"before": before, "after": (new_owner, res.team)})
-    return Reply(*blocks.owner_changed_message(res.name or res.resource_id, new_owner,
-                                               by=caller.email), ephemeral=False)
+    audit.record(
+        session,
+        actor=caller.email,
+        action="owner.set",
+        target=res.resource_id,
+        now=now,
+        origin=caller.origin,
+        details={"before": before, "after": (new_owner, res.team)},
+    )
+    return Reply(
+        *blocks.owner_changed_message(res.name or res.resource_id, new_owner, by=caller.email),
+        ephemeral=False,
+    )
 
 
 def _teams_of(session: Session, config: Config, email: str) -> list[str]:
@@ -159,10 +191,14 @@ def _teams_of(session: Session, config: Config, email: str) -> list[str]:
 
 def _anomalies(session: Session, *, config: Config, caller: Caller) -> Reply:
     """Open anomalies of the caller and their teams (admins: all open ones)."""
-    scopes = [f"owner:{caller.email}"] + [f"team:{t}" for t in _teams_of(session, config,
-                                                                         caller.email)]
-    lines = (alerts.open_lines(session, series=None) if caller.email in config.admins
-             else alerts.open_lines(session, series=scopes))
+    scopes = [f"owner:{caller.email}"] + [
+        f"team:{t}" for t in _teams_of(session, config, caller.email)
+    ]
+    lines = (
+        alerts.open_lines(session, series=None)
+        if caller.email in config.admins
+        else alerts.open_lines(session, series=scopes)
+    )
     return Reply(*blocks.list_message("Open cost anomalies", lines))
 
 

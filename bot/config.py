@@ -5,8 +5,8 @@ Loaded and validated once at start; a bad file fails with the file, the key and 
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -183,7 +183,7 @@ class AnomalyGates(_Model):
     min_history_days: int = Field(default=14, ge=1)
     min_impact: float = Field(default=25.0, ge=0)
     min_impact_pct: float = Field(default=20.0, ge=0)
-    min_score: float = Field(default=4.0, ge=0)  # robust z-score: (actual - expected) / scale
+    min_score: float = Field(default=5.0, ge=0)  # robust z-score: (actual - expected) / scale
     lag_days: int = Field(default=2, ge=0)  # billing data of the last N days may be partial
 
 
@@ -251,7 +251,9 @@ def parse_config(text: str, *, source: str) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        raise ConfigError(
+            f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys")
     try:

@@ -45,8 +45,14 @@ def _nested() -> defaultdict[str, defaultdict[str, float]]:
 
 def digest_for(session: Session, *, config: Config, scope: str, now: datetime) -> Built | None:
     """One scope's digest (for `/finops digest`)."""
-    return next((b for b in load_all(session, config, today=now.date(), now=now)
-                 if b.digest.scope == scope), None)
+    return next(
+        (
+            b
+            for b in load_all(session, config, today=now.date(), now=now)
+            if b.digest.scope == scope
+        ),
+        None,
+    )
 
 
 def load_all(session: Session, config: Config, *, today: date, now: datetime) -> list[Built]:
@@ -58,7 +64,8 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
     currency_spend: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for dim in ("team", "owner"):
         for key, service, day, currency, cost in costs.grouped(
-                session, by=[dim, "service", "day"], start=start, end=yesterday, metric=metric):
+            session, by=[dim, "service", "day"], start=start, end=yesterday, metric=metric
+        ):
             scope = f"{dim}:{key}"
             currency_spend[scope][currency] += cost
             series = by_scope[f"{scope}|{currency}"].setdefault(service, {})
@@ -69,14 +76,17 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
     for offset in (0, 7):
         end = yesterday - timedelta(days=offset)
         per_scope: dict[str, defaultdict[str, defaultdict[str, float]]] = defaultdict(_nested)
-        for rid, currency, cost in costs.grouped(session, by=["resource"],
-                                                 start=end - timedelta(days=6), end=end,
-                                                 metric=metric):
+        for rid, currency, cost in costs.grouped(
+            session, by=["resource"], start=end - timedelta(days=6), end=end, metric=metric
+        ):
             res = stored.get(rid)
             owner = res.owner if res and res.owner else "unowned"
             team = res.team if res and res.team else "unowned"
-            names = {"service": res.service if res else "", "account": res.account_id if res else "",
-                     "resource": (res.name or rid) if res else rid}
+            names = {
+                "service": res.service if res else "",
+                "account": res.account_id if res else "",
+                "resource": (res.name or rid) if res else rid,
+            }
             for scope in (f"team:{team}|{currency}", f"owner:{owner}|{currency}"):
                 for dim in _DIMENSIONS:
                     per_scope[scope][dim][names[dim]] += cost
@@ -97,8 +107,9 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
     alerts: dict[str, list[str]] = defaultdict(list)
     for a in fresh:
         if a.status == "open":
-            alerts[a.series].append(blocks_notify.anomaly_line(a.series, a.day, a.actual, a.expected,
-                                                        a.currency))
+            alerts[a.series].append(
+                blocks_notify.anomaly_line(a.series, a.day, a.actual, a.expected, a.currency)
+            )
     month_start = datetime.combine(yesterday.replace(day=1), time(0), tzinfo=UTC)
     saved = savings.saved_between(session, start=month_start, end=now)
 
@@ -107,8 +118,8 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
         dim, key = scope.split(":", 1)
         if key == "unowned":
             continue
-        team = config.teams.get(key) if dim == "team" else None
-        if dim == "team" and (team is None or not team.slack_channel):
+        team_cfg = config.teams.get(key) if dim == "team" else None
+        if dim == "team" and (team_cfg is None or not team_cfg.slack_channel):
             continue
         currency = max(spend, key=lambda c: spend[c])
         chart = by_scope[f"{scope}|{currency}"]
@@ -117,16 +128,29 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
             for day, cost in series.items():
                 daily[day] += cost
         inputs = DigestInputs(
-            scope=scope, title=f"Team {key}" if dim == "team" else key, today=today,
-            currency=currency, daily=daily,
+            scope=scope,
+            title=f"Team {key}" if dim == "team" else key,
+            today=today,
+            currency=currency,
+            daily=daily,
             current=weeks[0].get(f"{scope}|{currency}", {}),
             before=weeks[1].get(f"{scope}|{currency}", {}),
-            budget=team.budget if team is not None and team.currency == currency else None,
-            anomalies=alerts.get(scope, []), unowned=sorted(unowned.get(scope, [])),
-            expiring=expiring.get(scope, []), saved_mtd=saved.get(scope, 0.0),
+            budget=(
+                team_cfg.budget if team_cfg is not None and team_cfg.currency == currency else None
+            ),
+            anomalies=alerts.get(scope, []),
+            unowned=sorted(unowned.get(scope, [])),
+            expiring=expiring.get(scope, []),
+            saved_mtd=saved.get(scope, 0.0),
         )
-        built.append(Built(build(inputs, now=now), chart, team=key if dim == "team" else None,
-                           owner=key if dim == "owner" else None))
+        built.append(
+            Built(
+                build(inputs, now=now),
+                chart,
+                team=key if dim == "team" else None,
+                owner=key if dim == "owner" else None,
+            )
+        )
     return built
 
 
@@ -144,8 +168,9 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
     for item in built:
         digest = item.digest
         with session_scope(services.engine) as session:
-            if not claim_delivery(session, kind="digest", scope=digest.scope, period=period,
-                                  worker=worker, now=now):
+            if not claim_delivery(
+                session, kind="digest", scope=digest.scope, period=period, worker=worker, now=now
+            ):
                 continue
         outcome = "sent"
         if is_noise(digest, floor=cfg.floor, min_change_pct=cfg.min_change_pct):
@@ -158,8 +183,9 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
         else:
             outcome = "skipped: no chat user"
         with session_scope(services.engine) as session:
-            mark_sent(session, kind="digest", scope=digest.scope, period=period, now=now,
-                      outcome=outcome)
+            mark_sent(
+                session, kind="digest", scope=digest.scope, period=period, now=now, outcome=outcome
+            )
         sent += outcome == "sent"
         skipped += outcome != "sent"
     return f"{sent} digests sent, {skipped} skipped"
@@ -168,8 +194,15 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
 def _send(services: Services, channel: str, item: Built) -> None:
     text, message = blocks_notify.digest_message(item.digest)
     services.chat.post(channel, text, message)
-    png = daily_stacked_png(item.chart, item.digest.chart_days,
-                            title=f"{item.digest.title}: last 30 days by service",
-                            currency=item.digest.currency)
-    services.chat.upload_file(channel, f"costs-{item.digest.day}.png", png,
-                              title=f"{item.digest.title}, 30 days by service")
+    png = daily_stacked_png(
+        item.chart,
+        item.digest.chart_days,
+        title=f"{item.digest.title}: last 30 days by service",
+        currency=item.digest.currency,
+    )
+    services.chat.upload_file(
+        channel,
+        f"costs-{item.digest.day}.png",
+        png,
+        title=f"{item.digest.title}, 30 days by service",
+    )

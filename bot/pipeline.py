@@ -37,37 +37,59 @@ def reassign_owners(session: Session, *, config: Config) -> int:
     """Resolve owner and team of every resource; returns how many changed."""
     mapper = OwnerMapper.from_config(config)
     stored = resources.all_resources(session)
-    assigned = mapper.assign([resources.facts(r) for r in stored],
-                             overrides=resources.overrides(session))
+    assigned = mapper.assign(
+        [resources.facts(r) for r in stored], overrides=resources.overrides(session)
+    )
     return resources.save_assignments(
         session, assignments={r.resource_id: a for r, a in zip(stored, assigned, strict=True)}
     )
 
 
-def store_batch(session: Session, batch: CostBatch, *, config: Config, now: datetime) -> IngestReport:
+def store_batch(
+    session: Session, batch: CostBatch, *, config: Config, now: datetime
+) -> IngestReport:
     """Write one batch inside the caller's transaction."""
     replaced = costs.replace_costs(session, rows=batch.rows)
     touched = resources.upsert_from_costs(session, rows=batch.rows)
     if batch.inventory:
-        touched += resources.upsert_from_inventory(session, items=batch.inventory,
-                                                   today=now.date())
+        touched += resources.upsert_from_inventory(session, items=batch.inventory, today=now.date())
     changed = reassign_owners(session, config=config)
     days = [p for span in replaced.periods.values() for p in span]
     period = (min(days), max(days)) if days else None
-    session.add(IngestRun(
-        source=batch.source, started_at=now, finished_at=now, rows_written=replaced.written,
-        period_start=period[0] if period else None, period_end=period[1] if period else None,
-        status="ok", message=f"{batch.lines_read} lines read",
-    ))
-    audit.record(session, actor="finops-bot", action="ingest", target=batch.source, now=now,
-                 origin="job", details={"rows": replaced.written, "replaced": replaced.deleted})
-    return IngestReport(batch.source, batch.lines_read, replaced.written, replaced.deleted,
-                        touched, period, changed)
+    session.add(
+        IngestRun(
+            source=batch.source,
+            started_at=now,
+            finished_at=now,
+            rows_written=replaced.written,
+            period_start=period[0] if period else None,
+            period_end=period[1] if period else None,
+            status="ok",
+            message=f"{batch.lines_read} lines read",
+        )
+    )
+    audit.record(
+        session,
+        actor="finops-bot",
+        action="ingest",
+        target=batch.source,
+        now=now,
+        origin="job",
+        details={"rows": replaced.written, "replaced": replaced.deleted},
+    )
+    return IngestReport(
+        batch.source, batch.lines_read, replaced.written, replaced.deleted, touched, period, changed
+    )
 
 
 def ingest(
-    engine: Engine, source: CostSource, *, config: Config, now: datetime,
-    start: date | None = None, end: date | None = None,
+    engine: Engine,
+    source: CostSource,
+    *,
+    config: Config,
+    now: datetime,
+    start: date | None = None,
+    end: date | None = None,
 ) -> IngestReport:
     """Fetch from ``source`` (fully validated), then store it atomically."""
     batch = source.fetch(start, end)

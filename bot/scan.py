@@ -29,18 +29,24 @@ HISTORY_DAYS = 180
 REPORT_DAYS = 7  # alerts older than this at scan time are stored but not sent
 DIMENSIONS = ("team", "owner", "account", "service", "resource")
 ROUTED_FIRST = ("team", "owner")
-_BREAKDOWN = {"team": ("service", "resource"), "owner": ("service", "resource"),
-              "account": ("service", "resource"), "service": ("account", "resource"),
-              "resource": ("service",)}
+_BREAKDOWN = {
+    "team": ("service", "resource"),
+    "owner": ("service", "resource"),
+    "account": ("service", "resource"),
+    "service": ("account", "resource"),
+    "resource": ("service",),
+}
 
 
-def load_series(session: Session, *, start: date, end: date, metric: str
-                ) -> tuple[SeriesFrame, dict[str, str]]:
+def load_series(
+    session: Session, *, start: date, end: date, metric: str
+) -> tuple[SeriesFrame, dict[str, str]]:
     """Every scope's daily series in its dominant currency, and that currency."""
     by_currency: dict[tuple[str, str], dict[date, float]] = defaultdict(dict)
     for dim in DIMENSIONS:
-        for key, day, currency, cost in costs.grouped(session, by=[dim, "day"], start=start,
-                                                      end=end, metric=metric):
+        for key, day, currency, cost in costs.grouped(
+            session, by=[dim, "day"], start=start, end=end, metric=metric
+        ):
             if dim in ("team", "owner") and key == costs.UNOWNED:
                 continue
             by_currency[(f"{dim}:{key}", currency)][day] = cost
@@ -53,14 +59,22 @@ def load_series(session: Session, *, start: date, end: date, metric: str
     return SeriesFrame.from_mapping(data), {s: cur for s, (cur, _) in dominant.items()}
 
 
-def explain(session: Session, alert: Alert, *, metric: str, currency: str) -> list[dict[str, object]]:
+def explain(
+    session: Session, alert: Alert, *, metric: str, currency: str
+) -> list[dict[str, object]]:
     """Root cause of an alert: the sub-series that moved, each with its share of the change."""
     dim = alert.series.partition(":")[0]
     where = costs.scope_filter(alert.series)
     causes: list[dict[str, object]] = []
     for by in _BREAKDOWN[dim]:
-        rows = costs.grouped(session, by=[by, "day"], where=where, metric=metric,
-                             start=alert.day - timedelta(days=HISTORY_DAYS), end=alert.day)
+        rows = costs.grouped(
+            session,
+            by=[by, "day"],
+            where=where,
+            metric=metric,
+            start=alert.day - timedelta(days=HISTORY_DAYS),
+            end=alert.day,
+        )
         data: dict[str, dict[date, float]] = defaultdict(dict)
         for key, day, cur, cost in rows:
             if cur == currency:
@@ -82,27 +96,40 @@ def run_scan(services: Services, *, worker: str) -> str:
     fresh: list[Anomaly] = []
     with session_scope(services.engine) as session:
         frame, currency = load_series(session, start=start, end=complete_through, metric=metric)
-        found = detect(frame, gates=gates, complete_through=complete_through,
-                       since=complete_through - timedelta(days=REPORT_DAYS - 1))
+        found = detect(
+            frame,
+            gates=gates,
+            complete_through=complete_through,
+            since=complete_through - timedelta(days=REPORT_DAYS - 1),
+        )
         for alert in found:
             cur = currency[alert.series]
             row = anomalies.save_new(
-                session, series=alert.series, day=alert.day, expected=alert.expected,
-                actual=alert.actual, impact=alert.impact,
-                impact_pct=min(alert.impact_pct, 1e6), score=alert.score,
-                causes=explain(session, alert, metric=metric, currency=cur), currency=cur,
-                now=now)
+                session,
+                series=alert.series,
+                day=alert.day,
+                expected=alert.expected,
+                actual=alert.actual,
+                impact=alert.impact,
+                impact_pct=min(alert.impact_pct, 1e6),
+                score=alert.score,
+                causes=explain(session, alert, metric=metric, currency=cur),
+                currency=cur,
+                now=now,
+            )
             if row is not None:
                 fresh.append(row)
         quiet = anomalies.snoozed(session, now=now)
     sent = _notify(services, [a for a in fresh if a.series not in quiet], worker=worker)
-    return f"{len(found)} anomalies in the last {REPORT_DAYS} days, {len(fresh)} new, {sent} alerts sent"
+    return (
+        f"{len(found)} anomalies in the last {REPORT_DAYS} days, {len(fresh)} new, "
+        f"{sent} alerts sent"
+    )
 
 
 def _to_notify(new: list[Anomaly]) -> list[Anomaly]:
     covered = {a.day for a in new if a.series.partition(":")[0] in ROUTED_FIRST}
-    return [a for a in new
-            if a.series.partition(":")[0] in ROUTED_FIRST or a.day not in covered]
+    return [a for a in new if a.series.partition(":")[0] in ROUTED_FIRST or a.day not in covered]
 
 
 def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
@@ -112,13 +139,20 @@ def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
         text, blocks = anomaly_message(view_of(anomaly))
         with session_scope(services.engine) as session:
             targets = recipients(session, anomaly, config=services.config)
-            ids = resolve_slack_ids(session, services.chat,
-                                    [addr for kind, addr in targets if kind == "user"], now=now)
+            ids = resolve_slack_ids(
+                session, services.chat, [addr for kind, addr in targets if kind == "user"], now=now
+            )
         for kind, address in targets:
             scope = f"{anomaly.id}:{kind}:{address}"
             with session_scope(services.engine) as session:
-                if not claim_delivery(session, kind="anomaly", scope=scope,
-                                      period=anomaly.day.isoformat(), worker=worker, now=now):
+                if not claim_delivery(
+                    session,
+                    kind="anomaly",
+                    scope=scope,
+                    period=anomaly.day.isoformat(),
+                    worker=worker,
+                    now=now,
+                ):
                     continue
             outcome = "sent"
             if kind == "channel":
@@ -128,7 +162,13 @@ def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
             else:
                 outcome = "skipped: no chat user"
             with session_scope(services.engine) as session:
-                mark_sent(session, kind="anomaly", scope=scope, period=anomaly.day.isoformat(),
-                          now=now, outcome=outcome)
+                mark_sent(
+                    session,
+                    kind="anomaly",
+                    scope=scope,
+                    period=anomaly.day.isoformat(),
+                    now=now,
+                    outcome=outcome,
+                )
             sent += outcome == "sent"
     return sent

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from enum import Enum
 from typing import Annotated
 
 import typer
@@ -13,8 +13,11 @@ from rich.console import Console
 
 from bot.errors import FinopsError
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="finops-bot: cloud costs owned by the engineers who spend them.")
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="finops-bot: cloud costs owned by the engineers who spend them.",
+)
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 jobs_cli = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
 cli.add_typer(db_cli, name="db")
@@ -22,7 +25,7 @@ cli.add_typer(jobs_cli, name="jobs")
 err = Console(stderr=True)
 
 
-class GroupBy(str, Enum):
+class GroupBy(StrEnum):
     owner = "owner"
     team = "team"
     service = "service"
@@ -32,15 +35,17 @@ class GroupBy(str, Enum):
     provider = "provider"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
 
 
 @cli.command()
-def run(host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
-        port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None) -> None:
+def run(
+    host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides PORT.")] = None,
+) -> None:
     """Serve HTTP and run the scheduler (embedded demo defaults when nothing is configured)."""
     import app
 
@@ -59,8 +64,12 @@ def db_upgrade() -> None:
 
 @cli.command()
 def ingest(
-    paths: Annotated[list[str] | None, typer.Argument(help="FOCUS files, folders or s3:// prefixes.")] = None,
-    provider: Annotated[str | None, typer.Option(help="Ingest the configured accounts of this provider.")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="FOCUS files, folders or s3:// prefixes.")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Ingest the configured accounts of this provider.")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD), inclusive.")] = None,
 ) -> None:
@@ -80,7 +89,9 @@ def report(
     end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD), inclusive.")],
     group_by: Annotated[GroupBy, typer.Option("--group-by")] = GroupBy.service,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
-    metric: Annotated[str | None, typer.Option(help="EffectiveCost, BilledCost or ListCost.")] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="EffectiveCost, BilledCost or ListCost.")
+    ] = None,
 ) -> None:
     """Costs per group for a period, per currency (CSV: header with a ``cost`` column)."""
     import app
@@ -97,10 +108,9 @@ def detect(
     output_path: Annotated[Path, typer.Option("--output", help="Alerts CSV to write.")],
 ) -> None:
     """Run the anomaly detector on a long-format file (the scheduled scan's code path)."""
+    import app
     from bot.config import load_config
     from handlers import detect as detect_csv
-
-    import app
 
     gates = load_config(app.config_path()).anomaly
     count = detect_csv.run(input_path, output_path, gates)
@@ -144,7 +154,9 @@ def _day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from exc
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from exc
 
 
 def main(argv: list[str] | None = None) -> int:

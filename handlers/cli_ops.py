@@ -14,7 +14,8 @@ from rich.table import Table
 
 from bot.chatops import Caller, answer
 from bot.errors import ConfigError
-from bot.pipeline import IngestReport, ingest as ingest_source
+from bot.pipeline import IngestReport
+from bot.pipeline import ingest as ingest_source
 from bot.services import Services
 from providers.base import CostSource, build_source
 from providers.chat import render_blocks

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from storage.claims import insert_once
 from storage.models import Anomaly, Snooze
@@ -26,7 +26,7 @@ def save_new(session: Session, *, series: str, day: date, expected: float, actua
     if not insert_once(session, Anomaly, values):
         return None
     return session.scalars(
-        select(Anomaly).where(Anomaly.series == series, Anomaly.day == day)  # type: ignore[arg-type]
+        select(Anomaly).where(col(Anomaly.series) == series, col(Anomaly.day) == day)
     ).one()
 
 
@@ -49,18 +49,18 @@ def set_feedback(session: Session, *, anomaly_id: int, status: str, by: str,
 def open_for(session: Session, *, series: Sequence[str] | None, since: date | None = None,
              limit: int = 50) -> list[Anomaly]:
     """Open anomalies of the given scopes (None: all scopes), newest first."""
-    stmt = select(Anomaly).where(Anomaly.status == "open")  # type: ignore[arg-type]
+    stmt = select(Anomaly).where(col(Anomaly.status) == "open")
     if series is not None:
-        stmt = stmt.where(Anomaly.series.in_(list(series)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Anomaly.series).in_(list(series)))
     if since is not None:
-        stmt = stmt.where(Anomaly.day >= since)  # type: ignore[arg-type]
-    return list(session.scalars(stmt.order_by(Anomaly.day.desc()).limit(limit)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Anomaly.day) >= since)
+    return list(session.scalars(stmt.order_by(col(Anomaly.day).desc()).limit(limit)))
 
 
 def created_since(session: Session, *, since: datetime, limit: int = 500) -> list[Anomaly]:
     """Anomalies detected from ``since`` on, newest first."""
-    stmt = select(Anomaly).where(Anomaly.created_at >= since)  # type: ignore[arg-type]
-    return list(session.scalars(stmt.order_by(Anomaly.day.desc()).limit(limit)))  # type: ignore[attr-defined]
+    stmt = select(Anomaly).where(col(Anomaly.created_at) >= since)
+    return list(session.scalars(stmt.order_by(col(Anomaly.day).desc()).limit(limit)))
 
 
 def snooze(session: Session, *, series: str, until: datetime, by: str) -> None:
@@ -74,4 +74,4 @@ def snooze(session: Session, *, series: str, until: datetime, by: str) -> None:
 
 def snoozed(session: Session, *, now: datetime) -> set[str]:
     """Scopes whose alerts are quiet at ``now``."""
-    return set(session.scalars(select(Snooze.series).where(Snooze.until > now)))  # type: ignore[arg-type]
+    return set(session.scalars(select(col(Snooze.series)).where(col(Snooze.until) > now)))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from storage.models import AuditLog
 
@@ -26,5 +26,5 @@ def entries(session: Session, *, target: str | None = None, limit: int = 100) ->
     """Newest first, optionally for one target."""
     stmt = select(AuditLog)
     if target is not None:
-        stmt = stmt.where(AuditLog.target == target)
-    return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))  # type: ignore[union-attr]
+        stmt = stmt.where(col(AuditLog.target) == target)
+    return list(session.scalars(stmt.order_by(col(AuditLog.id).desc()).limit(limit)))

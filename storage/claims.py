@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from storage.models import Delivery, ProcessedEvent
 
@@ -47,9 +47,9 @@ def claim_delivery(
         return True
     stale = session.execute(
         update(Delivery)
-        .where(and_(Delivery.kind == kind, Delivery.scope == scope,  # type: ignore[arg-type]
-                    Delivery.period == period, Delivery.sent_at.is_(None),  # type: ignore[arg-type, union-attr]
-                    Delivery.claimed_at < now - lease))  # type: ignore[arg-type, operator]
+        .where(and_(col(Delivery.kind) == kind, col(Delivery.scope) == scope,
+                    col(Delivery.period) == period, col(Delivery.sent_at).is_(None),
+                    col(Delivery.claimed_at) < now - lease))
         .values(claimed_by=worker, claimed_at=now)
     )
     return int(getattr(stale, "rowcount", 0) or 0) == 1
@@ -60,7 +60,7 @@ def mark_sent(session: Session, *, kind: str, scope: str, period: str, now: date
     """Record that the claimed delivery went out (or was skipped as noise)."""
     session.execute(
         update(Delivery)
-        .where(and_(Delivery.kind == kind, Delivery.scope == scope,  # type: ignore[arg-type]
-                    Delivery.period == period))  # type: ignore[arg-type]
+        .where(and_(col(Delivery.kind) == kind, col(Delivery.scope) == scope,
+                    col(Delivery.period) == period))
         .values(sent_at=now, outcome=outcome)
     )

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.records import DailyCost
 from storage.models import CostDaily, Resource
@@ -52,10 +52,10 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
     for (provider, account), (lo, hi) in periods.items():
         result = session.execute(
             delete(CostDaily).where(
-                CostDaily.provider == provider,  # type: ignore[arg-type]
-                CostDaily.billing_account_id == account,  # type: ignore[arg-type]
-                CostDaily.day >= lo,  # type: ignore[arg-type]
-                CostDaily.day <= hi,  # type: ignore[arg-type]
+                col(CostDaily.provider) == provider,
+                col(CostDaily.billing_account_id) == account,
+                col(CostDaily.day) >= lo,
+                col(CostDaily.day) <= hi,
             )
         )
         deleted += int(getattr(result, "rowcount", 0) or 0)
@@ -119,18 +119,20 @@ def cost_filter(
     """Conditions selecting one owner's, team's, resource's, account's or service's costs."""
     conditions: list[ColumnElement[bool]] = []
     if service is not None:
-        conditions.append(CostDaily.service == service)  # type: ignore[arg-type]
+        conditions.append(col(CostDaily.service) == service)
     if owner is not None:
-        conditions.append(Resource.owner == owner)  # type: ignore[arg-type]
+        conditions.append(col(Resource.owner) == owner)
     if team is not None:
-        conditions.append(Resource.team == team)  # type: ignore[arg-type]
+        conditions.append(col(Resource.team) == team)
     if resource is not None:
         conditions.append(
-            or_(CostDaily.resource_id == resource, CostDaily.resource_name == resource)  # type: ignore[arg-type]
+            or_(col(CostDaily.resource_id) == resource, col(CostDaily.resource_name) == resource)
         )
     if account is not None:
         conditions.append(
-            or_(CostDaily.sub_account_id == account, CostDaily.sub_account_name == account)  # type: ignore[arg-type]
+            or_(
+                col(CostDaily.sub_account_id) == account, col(CostDaily.sub_account_name) == account
+            )
         )
     return conditions
 
@@ -147,11 +149,11 @@ def grouped(
     """Rows of (key per ``by`` dimension..., currency, cost) for days in [start, end]."""
     keys = [_group_column(name).label(f"k{i}") for i, name in enumerate(by)]
     stmt = (
-        select(*keys, CostDaily.currency, func.sum(_metric_column(metric)))
+        select(*keys, col(CostDaily.currency), func.sum(_metric_column(metric)))
         .select_from(CostDaily)
-        .outerjoin(Resource, Resource.resource_id == CostDaily.resource_id)  # type: ignore[arg-type]
-        .where(and_(CostDaily.day >= start, CostDaily.day <= end, *where))  # type: ignore[arg-type]
-        .group_by(*keys, CostDaily.currency)
+        .outerjoin(Resource, col(Resource.resource_id) == col(CostDaily.resource_id))
+        .where(and_(col(CostDaily.day) >= start, col(CostDaily.day) <= end, *where))
+        .group_by(*keys, col(CostDaily.currency))
     )
     return [tuple(row) for row in session.execute(stmt)]
 
@@ -166,9 +168,12 @@ def totals(
     where: Iterable[ColumnElement[bool]] = (),
 ) -> list[Total]:
     """Cost per group and currency for days in [start, end] (inclusive), largest first."""
-    rows = [Total(str(k), str(c), float(v or 0.0))
-            for k, c, v in grouped(session, by=[group_by], start=start, end=end, metric=metric,
-                                   where=where)]
+    rows = [
+        Total(str(k), str(c), float(v or 0.0))
+        for k, c, v in grouped(
+            session, by=[group_by], start=start, end=end, metric=metric, where=where
+        )
+    ]
     if group_by == "day":
         return sorted(rows, key=lambda t: (t.key, t.currency))
     return sorted(rows, key=lambda t: (-t.cost, t.key, t.currency))

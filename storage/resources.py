@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
 from storage.models import OwnerOverride, Resource
@@ -19,7 +19,7 @@ def _load(session: Session, ids: Sequence[str]) -> dict[str, Resource]:
     found: dict[str, Resource] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        stmt = select(Resource).where(Resource.resource_id.in_(chunk))  # type: ignore[attr-defined]
+        stmt = select(Resource).where(col(Resource.resource_id).in_(chunk))
         for res in session.scalars(stmt):
             found[res.resource_id] = res
     return found
@@ -39,8 +39,9 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
     for rid, row in latest.items():
         res = existing.get(rid)
         if res is None:
-            res = Resource(resource_id=rid, provider=row.provider, first_seen=first[rid],
-                           last_seen=row.day)
+            res = Resource(
+                resource_id=rid, provider=row.provider, first_seen=first[rid], last_seen=row.day
+            )
             session.add(res)
         res.first_seen = min(res.first_seen, first[rid])
         if row.day >= res.last_seen or not res.service:
@@ -65,8 +66,9 @@ def upsert_from_inventory(session: Session, *, items: Iterable[InventoryItem], t
     for rid, item in by_id.items():
         res = existing.get(rid)
         if res is None:
-            res = Resource(resource_id=rid, provider=item.provider, first_seen=today,
-                           last_seen=today)
+            res = Resource(
+                resource_id=rid, provider=item.provider, first_seen=today, last_seen=today
+            )
             session.add(res)
         res.account_id = item.account_id or res.account_id
         res.region = item.region or res.region
@@ -84,8 +86,13 @@ def upsert_from_inventory(session: Session, *, items: Iterable[InventoryItem], t
 def facts(res: Resource) -> ResourceFacts:
     """What the owner rules see of a stored resource."""
     return ResourceFacts(
-        resource_id=res.resource_id, provider=res.provider, account_id=res.account_id,
-        region=res.region, service=res.service, resource_type=res.resource_type, name=res.name,
+        resource_id=res.resource_id,
+        provider=res.provider,
+        account_id=res.account_id,
+        region=res.region,
+        service=res.service,
+        resource_type=res.resource_type,
+        name=res.name,
         tags=json.loads(res.tags or "{}"),
     )
 
@@ -99,22 +106,28 @@ def get(session: Session, *, resource: str) -> Resource | None:
     found = session.get(Resource, resource)
     if found is not None:
         return found
-    named = list(session.scalars(select(Resource).where(Resource.name == resource).limit(2)))
+    named = list(session.scalars(select(Resource).where(col(Resource.name) == resource).limit(2)))
     return named[0] if len(named) == 1 else None
 
 
 def find(
-    session: Session, *, owner: str | None = None, team: str | None = None,
-    unowned: bool = False, limit: int | None = None,
+    session: Session,
+    *,
+    owner: str | None = None,
+    team: str | None = None,
+    unowned: bool = False,
+    limit: int | None = None,
 ) -> list[Resource]:
     """Resources of an owner or a team, or the unowned ones."""
     stmt = select(Resource)
     if owner is not None:
-        stmt = stmt.where(Resource.owner == owner)
+        stmt = stmt.where(col(Resource.owner) == owner)
     if team is not None:
-        stmt = stmt.where(Resource.team == team)
+        stmt = stmt.where(col(Resource.team) == team)
     if unowned:
-        stmt = stmt.where(or_(Resource.owner.is_(None), Resource.owner_source == "unowned"))  # type: ignore[union-attr]
+        stmt = stmt.where(
+            or_(col(Resource.owner).is_(None), col(Resource.owner_source) == "unowned")
+        )
     stmt = stmt.order_by(Resource.resource_id)
     if limit is not None:
         stmt = stmt.limit(limit)
@@ -127,8 +140,13 @@ def overrides(session: Session) -> dict[str, tuple[str | None, str | None]]:
 
 
 def set_override(
-    session: Session, *, resource_id: str, owner: str | None, team: str | None,
-    set_by: str, now: datetime,
+    session: Session,
+    *,
+    resource_id: str,
+    owner: str | None,
+    team: str | None,
+    set_by: str,
+    now: datetime,
 ) -> None:
     """Record a manual reassignment; it sticks over rules and tags."""
     row = session.get(OwnerOverride, resource_id)
@@ -153,9 +171,10 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
 
         stmt = (
             update(Resource)
-            .where(Resource.resource_id == bindparam("rid"))  # type: ignore[arg-type]
-            .values(owner=bindparam("owner"), team=bindparam("team"),
-                    owner_source=bindparam("source"))
+            .where(col(Resource.resource_id) == bindparam("rid"))
+            .values(
+                owner=bindparam("owner"), team=bindparam("team"), owner_source=bindparam("source")
+            )
         )
         session.connection().execute(stmt, changed)
     return len(changed)

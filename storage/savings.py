@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from storage.models import Saving
 
@@ -20,7 +20,7 @@ def record(session: Session, *, resource_id: str, action: str, daily_cost: float
 def saved_between(session: Session, *, start: datetime, end: datetime) -> dict[str, float]:
     """Money saved in [start, end] per scope key ("owner:x", "team:y", "all"), in USD."""
     out: dict[str, float] = defaultdict(float)
-    for row in session.scalars(select(Saving).where(Saving.since < end)):  # type: ignore[arg-type]
+    for row in session.scalars(select(Saving).where(col(Saving.since) < end)):
         days = max(0.0, (end - max(row.since, start)).total_seconds() / 86400)
         amount = row.daily_cost * days
         out["all"] += amount

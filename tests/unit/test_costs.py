@@ -4,7 +4,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.costs import Change, Period, by_currency, money, month_end_forecast, pct, period_bounds, previous
+from bot.costs import (
+    Change,
+    Period,
+    by_currency,
+    money,
+    month_end_forecast,
+    pct,
+    period_bounds,
+    previous,
+)
 
 
 def test_periods_end_yesterday() -> None:
