@@ -16,7 +16,14 @@ from datetime import date, timedelta
 from sqlmodel import Session
 
 from bot.alerts import recipients, view_of
-from bot.anomaly import Alert, SeriesFrame, detect, expected_costs, root_cause
+from bot.anomaly import (
+    Alert,
+    SeriesFrame,
+    detect,
+    expected_costs,
+    last_complete_day,
+    root_cause,
+)
 from bot.blocks_notify import anomaly_message
 from bot.identity import resolve_slack_ids
 from bot.services import Services
@@ -90,7 +97,7 @@ def run_scan(services: Services, *, worker: str) -> str:
     """Detect anomalies up to the last complete day; alert each new one once."""
     now = services.now()
     gates = services.config.anomaly
-    complete_through = now.date() - timedelta(days=1 + gates.lag_days)
+    complete_through = last_complete_day(now.date(), gates)
     start = complete_through - timedelta(days=HISTORY_DAYS - 1)
     metric = services.config.cost_metric
     fresh: list[Anomaly] = []
