@@ -136,3 +136,33 @@ def test_shell_speaks_the_command_grammar(db: Engine, monkeypatch: pytest.Monkey
     assert "Resources of bob@example.com" in out and "raw-events" in out
     assert "I don't know `frobnicate`" in out
     assert out.count("Costs:") == 1  # nothing after `exit` ran
+
+
+def test_detect_command_writes_the_alert_csv(env: Engine, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import date, timedelta
+
+    source = tmp_path / "costs.csv"
+    lines = ["date,series,cost"]
+    start = date(2026, 6, 1)
+    for i in range(60):
+        day = start + timedelta(days=i)
+        cost = 100.0 + (i % 3)  # steady
+        if i == 50:
+            cost = 400.0  # one spike
+        lines.append(f"{day},web,{cost}")
+        lines.append(f"{day},quiet,{5.0 + (i % 2) * 0.1}")
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "alerts.csv"
+    assert main(["detect", "--input", str(source), "--output", str(out)]) == 0
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["series", "date", "expected", "actual", "impact", "impact_pct",
+                             "score"]
+    assert [(r["series"], r["date"]) for r in rows] == [("web", str(start + timedelta(days=50)))]
+    assert float(rows[0]["actual"]) == 400.0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,series,cost\n2026-06-01,web,lots\n")
+    assert main(["detect", "--input", str(bad), "--output", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "cost" in err and not (tmp_path / "x.csv").exists()
