@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.errors import ConfigError
 from bot.services import Services
 from bot.settings import Settings
@@ -19,6 +20,8 @@ from providers.chat import ChatTransport, ConsoleTransport
 if TYPE_CHECKING:
     from slack_bolt import App
     from starlette.applications import Starlette
+
+    from providers.jira import TicketClient
 
 log = logging.getLogger("finops-bot")
 
@@ -39,6 +42,34 @@ def config_path() -> Path | None:
     return Settings().finops_config
 
 
+def build_jira(settings: Settings) -> TicketClient | None:
+    """The Jira client when JIRA_URL is set (it connects on first use)."""
+    if settings.jira_url is None:
+        return None
+    if settings.jira_user is None or settings.jira_api_token is None:
+        raise ConfigError("JIRA_URL needs JIRA_USER and JIRA_API_TOKEN too")
+    from providers.jira import JiraClient
+
+    return JiraClient(settings.jira_url, settings.jira_user,
+                      settings.jira_api_token.get_secret_value())
+
+
+def hook_secrets(config: Config) -> dict[str, str]:
+    """The HMAC keys of the environments' HTTP hooks, from the variables their config names."""
+    secrets: dict[str, str] = {}
+    for env in config.environments:
+        for index, hook in enumerate(env.hooks):
+            name = hook.secret_env
+            if name is None:
+                continue
+            value = os.environ.get(name)
+            if not value:
+                raise ConfigError(f"environments {env.name} hooks.{index}: the variable {name} "
+                                  "(secret_env) is not set")
+            secrets[name] = value
+    return secrets
+
+
 def build_services(settings: Settings | None = None) -> Services:
     from bot.owners import OwnerMapper
     from storage.db import make_engine
@@ -51,6 +82,8 @@ def build_services(settings: Settings | None = None) -> Services:
         config=config,
         engine=make_engine(settings.database_url),
         chat=build_chat(settings),
+        jira=build_jira(settings),
+        hook_secrets=hook_secrets(config),
     )
 
 
@@ -64,10 +97,12 @@ def ready_services(settings: Settings | None = None) -> Services:
 
 
 def build_asgi(services: Services) -> Starlette:
-    """The ASGI app: health and metrics, plus ``/slack/events`` when Slack is configured."""
+    """The ASGI app: health, metrics and ``/webhooks/jira``, plus ``/slack/events`` when Slack
+    is configured."""
     from handlers.http import create_app
+    from handlers.webhooks import jira_route
 
-    routes = []
+    routes = [jira_route(services)]
     bolt = build_bolt(services)
     if bolt is not None and services.settings.slack_signing_secret is not None:
         from handlers.slack import slack_route

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import alerts, blocks, blocks_notify, digests
+from bot import alerts, blocks, blocks_notify, digests, envs
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
 from bot.costs import Change, CostReport, Line, period_bounds, previous
@@ -65,6 +65,13 @@ def _dispatch(
         return _anomalies(session, config=config, caller=caller)
     if command.verb == "digest":
         return _digest(session, config=config, caller=caller, now=now)
+    if envs.handles(config, command):
+        actor = envs.Actor(email=caller.email, user_id=caller.user_id, origin=caller.origin)
+        return Reply(*envs.answer(session, config=config, command=command, actor=actor, now=now))
+    if command.verb == "extend":
+        known = ", ".join(e.name for e in config.environments) or "none configured"
+        raise CommandError(f"`extend` of a resource TTL is not available in this version yet "
+                           f"(environments: {known}).")
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 

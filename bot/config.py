@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.errors import ConfigError
+from bot.durations import parse_span
+from bot.errors import CommandError, ConfigError
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.yaml"
 
@@ -154,6 +155,35 @@ class TtlPolicy(_Model):
     grace: str = "24h"
 
 
+HookEvent = Literal["acquire", "extend", "release"]
+_GRANT_AND_REVOKE: tuple[HookEvent, ...] = ("acquire", "release")
+
+
+class Hook(_Model):
+    """An access hook run on booking events: an HTTP endpoint (signed JSON) or a local command.
+
+    ``secret_env`` names the environment variable holding the HMAC key (never the key itself).
+    """
+
+    url: str | None = None
+    secret_env: str | None = None
+    command: str | list[str] | None = None
+    events: list[HookEvent] = Field(default_factory=lambda: list(_GRANT_AND_REVOKE))
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff: float = Field(default=1.0, ge=0, le=60)  # seconds before the first retry, doubling
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Hook:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("a hook needs exactly one of url or command")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"hook url {self.url!r} must start with http:// or https://")
+        if self.url is not None and not self.secret_env:
+            raise ValueError("an HTTP hook needs secret_env (the variable holding its HMAC key)")
+        return self
+
+
 class Environment(_Model):
     """A shared environment people book: its resources (ids or a tag selector) and limits."""
 
@@ -163,6 +193,20 @@ class Environment(_Model):
     tag_selector: dict[str, str] = Field(default_factory=dict)
     max_booking: str = "7d"
     slack_channel: str | None = None
+    bookers: list[str] = Field(default_factory=list)  # emails and/or team names; empty: anyone
+    hooks: list[Hook] = Field(default_factory=list)
+    remind_before: str = "1h"
+    # Jira statuses that release a linked booking; empty: the Done category, Done/Closed/Resolved
+    jira_release_statuses: list[str] = Field(default_factory=list)
+
+    @field_validator("max_booking", "remind_before")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        try:
+            parse_span(value)
+        except CommandError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
 
 class PowerSchedule(_Model):
@@ -183,7 +227,7 @@ class AnomalyGates(_Model):
     min_history_days: int = Field(default=14, ge=1)
     min_impact: float = Field(default=25.0, ge=0)
     min_impact_pct: float = Field(default=20.0, ge=0)
-    min_score: float = Field(default=5.0, ge=0)  # robust z-score: (actual - expected) / scale
+    min_score: float = Field(default=5.0, ge=0)  # robust z-score of the day (bot.anomaly)
     lag_days: int = Field(default=2, ge=0)  # billing data of the last N days may be partial
 
 
@@ -229,7 +273,14 @@ class Config(_Model):
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise ValueError(f"accounts: the name {duplicate!r} is used twice")
+        envs = [e.name for e in self.environments]
+        duplicate = next((n for n in envs if envs.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"environments: the name {duplicate!r} is used twice")
         return self
+
+    def environment(self, name: str) -> Environment | None:
+        return next((e for e in self.environments if e.name == name), None)
 
     def account(self, name: str) -> Account:
         for acc in self.accounts:

@@ -73,6 +73,17 @@ def run_scan(services: Services) -> str:
     return scan(services, worker=services.worker)
 
 
+def run_bookings(services: Services) -> str:
+    from bot.envs_effects import run_bookings as sweep
+
+    return sweep(services)
+
+
+def _bookings_schedule(services: Services) -> Schedule | None:
+    # every minute: reminders and automatic releases are due to the minute
+    return Schedule("* * * * *") if services.config.environments else None
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -84,6 +95,8 @@ JOBS: dict[str, Job] = {
             lambda s: None, run_scan),
         Job("digest", "send the daily digests (once per scope per day)",
             _digest_schedule, run_digests),
+        Job("bookings", "release ended bookings, remind holders, run booking effects",
+            _bookings_schedule, run_bookings),
     )
 }
 

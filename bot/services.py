@@ -7,12 +7,16 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from bot.config import Config
 from bot.settings import Settings
 from providers.chat import ChatTransport
+
+if TYPE_CHECKING:
+    from providers.jira import TicketClient
 
 
 def utc_now() -> datetime:
@@ -29,6 +33,8 @@ class Services:
     chat: ChatTransport
     clock: Callable[[], datetime] = field(default=utc_now)
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    jira: TicketClient | None = None  # when JIRA_URL is set
+    hook_secrets: dict[str, str] = field(default_factory=dict)  # secret_env name -> HMAC key
 
     def now(self) -> datetime:
         return self.clock()

@@ -1,0 +1,327 @@
+"""What follows a booking change, after its commit: messages, access hooks, Jira comments.
+
+Each booking event (the outbox written by bot/envs.py) has steps; each step is claimed with
+``claim_delivery`` before it runs, so two replicas, a retry or the scheduler's sweep never do it
+twice. Events of one booking run in order (a revoke never overtakes its grant). The ``bookings``
+job also releases ended bookings, reminds holders before the end and tells the next person in
+line when an environment is free.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot import blocks_envs, booking, envs
+from bot.blocks_envs import Message
+from bot.booking import Held, span_text
+from bot.config import Environment
+from bot.errors import ProviderError
+from bot.identity import resolve_slack_ids
+from bot.services import Services
+from providers.hooks import HookResult, run_hook
+from storage import audit, bookings
+from storage.claims import claim_delivery, mark_sent
+from storage.db import session_scope
+from storage.models import Booking, BookingEvent
+
+STEP = "booking-step"
+REMINDER = "booking-reminder"
+
+
+def _user_id(services: Services, email: str, known: str | None) -> str | None:
+    if known:
+        return known
+    with session_scope(services.engine) as session:
+        return resolve_slack_ids(session, services.chat, [email], now=services.now()).get(email)
+
+
+def _dm(services: Services, email: str, known: str | None, message: Message) -> str:
+    user_id = _user_id(services, email, known)
+    if user_id is None:
+        return f"no chat user for {email}"
+    services.chat.dm(user_id, *message)
+    return "sent"
+
+
+def _audit(services: Services, action: str, env: str, details: dict[str, Any],
+           actor: str = "finops-bot", origin: str = "bot") -> None:
+    with session_scope(services.engine) as session:
+        audit.record(session, actor=actor, action=action, target=f"env:{env}",
+                     now=services.now(), origin=origin, details=details)
+
+
+def _guarded(call: Callable[[], str | None]) -> str:
+    """A step's outcome; a provider failure is an outcome too (recorded, not retried)."""
+    try:
+        return call() or ""
+    except ProviderError as exc:
+        return f"failed: {exc}"
+
+
+class _Event:
+    """One outbox event with what its steps need."""
+
+    def __init__(self, services: Services, row: BookingEvent, env: Environment,
+                 found: Booking) -> None:
+        self.services, self.row, self.env, self.found = services, row, env, found
+        self.details: dict[str, Any] = json.loads(row.details or "{}")
+        until = self.details.get("until")
+        self.held = envs.held_of(found, until=datetime.fromisoformat(until) if until else None)
+
+    def view(self, held: Held | None) -> blocks_envs.EnvView:
+        with session_scope(self.services.engine) as session:
+            return envs.view(session, self.services.config, self.env, now=self.services.now(),
+                             held=held, with_costs=False)
+
+    def steps(self) -> list[tuple[str, Callable[[], str]]]:
+        kind = self.row.kind
+        out: list[tuple[str, Callable[[], str]]] = []
+        if kind in ("acquire", "release"):
+            out.append(("channel", self.channel))
+        out += [("hooks", self.hooks), ("jira", self.jira)]
+        if kind == "release":
+            out += [("holder", self.tell_holder), ("queue", self.tell_next)]
+        return out
+
+    def channel(self) -> str:
+        channel = envs.channel_of(self.services.config, self.env)
+        if channel is None:
+            return "no channel"
+        if self.row.kind == "acquire":
+            message = blocks_envs.acquired_message(self.view(self.held),
+                                                   self.details.get("expected_cost", {}))
+        else:
+            message = self._released()
+        self.services.chat.post(channel, *message)
+        return "sent"
+
+    def _released(self) -> Message:
+        with session_scope(self.services.engine) as session:
+            current = envs.view(session, self.services.config, self.env,
+                                now=self.services.now(), with_costs=False)
+        ended = datetime.fromisoformat(self.details["ended_at"])
+        return blocks_envs.released_message(
+            current, self.held, by=self.row.actor, reason=self.details.get("reason", "released"),
+            ended=ended, actual=self.details.get("actual_cost", {}),
+            estimated_days=int(self.details.get("estimated_days", 0)))
+
+    def hooks(self) -> str:
+        kind = self.row.kind
+        results: list[HookResult] = []
+        for index, hook in enumerate(self.env.hooks):
+            if kind not in hook.events:
+                continue
+            result = run_hook(hook, event=kind, delivery=f"{self.row.id}-{index}",
+                              payload=self._payload(), variables=self._variables(),
+                              secrets=self.services.hook_secrets)
+            _audit(self.services, "booking.hook", self.env.name,
+                   {"booking_id": self.found.id, **result.audit()})
+            results.append(result)
+        failures = [r.summary() for r in results if not r.ok]
+        if failures:
+            self._hook_failed(failures)
+        return f"{len(results) - len(failures)} ok, {len(failures)} failed"
+
+    def _hook_failed(self, failures: list[str]) -> None:
+        """A failed grant goes to the holder; a failed revoke is escalated to the team."""
+        kind = self.row.kind
+        if kind != "release":
+            _guarded(lambda: _dm(self.services, self.found.holder,
+                                     self.found.holder_user_id,
+                                     blocks_envs.hook_failed_message(self.env.name, kind,
+                                                                     failures)))
+            return
+        team = self.services.config.teams.get(self.env.team or "")
+        channel = (team.slack_channel if team is not None and team.slack_channel
+                   else envs.channel_of(self.services.config, self.env))
+        mention = team.manager if team is not None else None
+        if mention:
+            try:
+                uid = _user_id(self.services, mention, None)
+            except ProviderError:
+                uid = None
+            mention = f"<@{uid}>" if uid else mention
+        message = blocks_envs.hook_failed_message(self.env.name, kind, failures,
+                                                  mention=mention or "team")
+        if channel:
+            _guarded(lambda: self.services.chat.post(channel, *message))
+
+    def _payload(self) -> dict[str, Any]:
+        b = self.found
+        return {
+            "event": self.row.kind, "sent_at": self.services.now().isoformat(),
+            "environment": {"name": self.env.name, "team": self.env.team,
+                            "resources": self.env.resources,
+                            "tag_selector": self.env.tag_selector},
+            "booking": {"id": b.id, "holder": b.holder, "holder_slack_id": b.holder_user_id,
+                        "ticket": b.ticket, "started_at": b.started_at.isoformat(),
+                        "until": self.held.until.isoformat(),
+                        "ended_at": self.details.get("ended_at"),
+                        "reason": self.details.get("reason")},
+        }
+
+    def _variables(self) -> dict[str, str]:
+        b = self.found
+        return {
+            "FINOPS_EVENT": self.row.kind, "FINOPS_ENV": self.env.name,
+            "FINOPS_TEAM": self.env.team or "", "FINOPS_BOOKING_ID": b.id,
+            "FINOPS_HOLDER": b.holder, "FINOPS_HOLDER_SLACK_ID": b.holder_user_id or "",
+            "FINOPS_TICKET": b.ticket or "", "FINOPS_STARTED_AT": b.started_at.isoformat(),
+            "FINOPS_UNTIL": self.held.until.isoformat(),
+            "FINOPS_RESOURCES": ",".join(self.env.resources),
+            "FINOPS_TAG_SELECTOR": ",".join(f"{k}={v}" for k, v in
+                                            sorted(self.env.tag_selector.items())),
+        }
+
+    def jira(self) -> str:
+        ticket, client = self.found.ticket, self.services.jira
+        if ticket is None:
+            return "no ticket"
+        if client is None:
+            return "jira not configured"
+        text = self._comment()
+        try:
+            comment_id = client.add_comment(ticket, text)
+        except ProviderError as exc:
+            error = str(exc)
+            _audit(self.services, "booking.jira", self.env.name,
+                   {"booking_id": self.found.id, "ticket": ticket, "ok": False,
+                    "error": error})
+            if self.row.kind == "acquire":
+                notice = blocks_envs.notice_message(f"I could not comment on {ticket}: {error}")
+                _guarded(lambda: _dm(self.services, self.found.holder,
+                                         self.found.holder_user_id, notice))
+            return f"failed: {error}"
+        _audit(self.services, "booking.jira", self.env.name,
+               {"booking_id": self.found.id, "ticket": ticket, "ok": True,
+                "comment_id": comment_id, "kind": self.row.kind})
+        return "sent"
+
+    def _comment(self) -> str:
+        name, held, d = self.env.name, self.held, self.details
+        if self.row.kind == "acquire":
+            return (f"{name} booked by {held.holder} until {blocks_envs.when(held.until)} "
+                    f"({span_text(held.until - held.started_at)}, expected cost "
+                    f"{blocks_envs.costs_text(d.get('expected_cost', {}))}). (finops-bot)")
+        if self.row.kind == "extend":
+            return (f"{name} booking extended by {self.row.actor} until "
+                    f"{blocks_envs.when(held.until)}. (finops-bot)")
+        ended = datetime.fromisoformat(d["ended_at"])
+        return (f"{name} released ({d.get('reason', 'released')}, by {self.row.actor}) after "
+                f"{span_text(ended - held.started_at)}; cost "
+                f"{blocks_envs.costs_text(d.get('actual_cost', {}))}. (finops-bot)")
+
+    def tell_holder(self) -> str:
+        if self.row.actor.lower() == self.found.holder.lower():
+            return "released by the holder"
+        return _dm(self.services, self.found.holder, self.found.holder_user_id,
+                   self._released())
+
+    def tell_next(self) -> str:
+        return tell_next_in_line(self.services, self.env)
+
+
+def tell_next_in_line(services: Services, env: Environment) -> str:
+    """If ``env`` is free, take the head of its queue and tell them."""
+    with session_scope(services.engine) as session:
+        row = bookings.state(session, env=env.name)
+        if row is not None and row.booking_id is not None:
+            return "taken again"
+        head = bookings.pop_next(session, env=env.name)
+        if head is None:
+            return "nobody waiting"
+        message = blocks_envs.freed_for_you_message(
+            envs.view(session, services.config, env, now=services.now(), with_costs=False))
+        audit.record(session, actor="finops-bot", action="booking.notify",
+                     target=f"env:{env.name}", now=services.now(), origin="scheduler",
+                     details={"told": head.email})
+    return _dm(services, head.email, head.user_id, message)
+
+
+def _process(services: Services, row: BookingEvent) -> bool:
+    """Run the event's steps not yet claimed; True when all of them are done."""
+    env = services.config.environment(row.env)
+    with session_scope(services.engine) as session:
+        found = bookings.get_booking(session, booking_id=row.booking_id)
+    complete = True
+    if env is not None and found is not None:
+        event = _Event(services, row, env, found)
+        for step, run in event.steps():
+            with session_scope(services.engine) as session:
+                claimed = claim_delivery(session, kind=STEP, scope=f"event:{row.id}",
+                                         period=step, worker=services.worker,
+                                         now=services.now())
+            if not claimed:
+                complete = complete and _sent(services, row.id or 0, step)
+                continue
+            outcome = _guarded(run)
+            with session_scope(services.engine) as session:
+                mark_sent(session, kind=STEP, scope=f"event:{row.id}", period=step,
+                          now=services.now(), outcome=outcome[:64])
+    if complete:
+        with session_scope(services.engine) as session:
+            bookings.mark_processed(session, event_id=row.id or 0, now=services.now())
+    return complete
+
+
+def _sent(services: Services, event_id: int, step: str) -> bool:
+    with session_scope(services.engine) as session:
+        return bookings.step_sent(session, kind=STEP, scope=f"event:{event_id}", period=step)
+
+
+def run_effects(services: Services, *, limit: int = 200) -> int:
+    """Run the pending booking events' effects, oldest first; returns the events completed."""
+    with session_scope(services.engine) as session:
+        pending = bookings.pending_events(session, limit=limit)
+    blocked: set[str] = set()
+    done = 0
+    for row in pending:
+        if row.booking_id in blocked:
+            continue
+        if _process(services, row):
+            done += 1
+        else:
+            blocked.add(row.booking_id)  # a step is in flight elsewhere: keep the order
+    return done
+
+
+def run_bookings(services: Services) -> str:
+    """The ``bookings`` job: release ended bookings, remind holders, tell the next in line,
+    and run pending effects."""
+    now = services.now()
+    config = services.config
+    released = reminded = told = 0
+    for env in config.environments:
+        with session_scope(services.engine) as session:
+            released += envs.release_ended(session, config=config, env=env, now=now)
+    for env in config.environments:
+        reminded += _remind(services, env, now=now)
+        told += tell_next_in_line(services, env) == "sent"
+    effects = run_effects(services)
+    return (f"{released} released, {reminded} reminders, {told} told it is free, "
+            f"{effects} events processed")
+
+
+def _remind(services: Services, env: Environment, *, now: datetime) -> bool:
+    with session_scope(services.engine) as session:
+        held = envs.current(session, env.name, now=now)
+        if held is None or not booking.reminder_due(env, held, now=now):
+            return False
+        if not claim_delivery(session, kind=REMINDER, scope=held.booking_id,
+                              period=held.until.isoformat(), worker=services.worker, now=now):
+            return False
+        message = blocks_envs.reminder_message(
+            envs.view(session, services.config, env, now=now, held=held, with_costs=False),
+            now=now)
+    outcome = "sent"
+    try:
+        outcome = _dm(services, held.holder, held.holder_user_id, message)
+    except ProviderError as exc:
+        outcome = f"failed: {exc}"
+    with session_scope(services.engine) as session:
+        mark_sent(session, kind=REMINDER, scope=held.booking_id, period=held.until.isoformat(),
+                  now=now, outcome=outcome[:64])
+    return outcome == "sent"

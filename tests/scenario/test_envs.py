@@ -1,0 +1,338 @@
+"""Shared environments end to end: signed Slack commands, buttons and the Book modal into the
+real app, the fake Slack, the fake Jira and its webhooks, and an injected clock for reminders
+and the automatic release."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from app import build_asgi
+from bot.jobs import run_job
+from bot.services import Services
+from providers.jira import JiraClient
+from storage import bookings
+from storage.models import AuditLog, Booking
+from tests.fakes.jira import FakeJira
+from tests.fakes.slack import FakeSlack, Reply
+from tests.scenario.harness import SlackClientSim, serve, signed_headers
+
+CHANNEL = "#environments"
+JIRA_SECRET = "scenario-jira-secret"
+
+
+class Clock:
+    """The injected clock: tests move it; nothing sleeps."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(services: Services, now: datetime) -> Clock:
+    services.clock = clock = Clock(now)
+    return clock
+
+
+@pytest.fixture
+def fake_jira() -> Iterator[FakeJira]:
+    with FakeJira() as fake:
+        yield fake
+        fake.assert_clean()
+
+
+@pytest.fixture
+def slack(services: Services, clock: Clock, fake_jira: FakeJira) -> Iterator[SlackClientSim]:
+    """The app with Jira configured too (client and webhook secret)."""
+    jira = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=0)
+    services.jira = jira
+    services.settings = services.settings.model_copy(
+        update={"jira_webhook_secret": SecretStr(JIRA_SECRET)})
+    with serve(build_asgi(services)) as base_url:
+        fake_jira.subscribe(base_url + "/webhooks/jira", JIRA_SECRET)
+        sim = SlackClientSim(base_url)
+        yield sim
+        sim.close()
+    jira.close()
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert result, "condition not reached"
+    return result
+
+
+def _ask(slack: SlackClientSim, fake: FakeSlack, text: str, user: str) -> Reply:
+    url = fake.response_url()
+    assert slack.command(text, user_id=user, response_url=url).status_code == 200
+    return _wait(lambda: next((r for r in fake.replies if r.url == url), None))
+
+
+def _press(slack: SlackClientSim, fake: FakeSlack, action: str, env: str, user: str) -> Reply:
+    url = fake.response_url()
+    assert slack.action(action, env, user_id=user, response_url=url).status_code == 200
+    return _wait(lambda: next((r for r in fake.replies if r.url == url), None))
+
+
+def _posts(fake: FakeSlack, channel: str = CHANNEL) -> list[str]:
+    return [m.text for m in fake.messages(channel)]
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _audit(services: Services, action: str) -> list[AuditLog]:
+    with Session(services.engine) as session:
+        return list(session.scalars(select(AuditLog).where(col(AuditLog.action) == action)
+                                    .order_by(col(AuditLog.id))))
+
+
+def _open_bookings(services: Services) -> list[Booking]:
+    with Session(services.engine) as session:
+        return list(session.scalars(select(Booking).where(col(Booking.ended_at).is_(None))))
+
+
+def test_envs_and_env_show_state_costs_and_buttons(slack: SlackClientSim,
+                                                   fake_slack: FakeSlack) -> None:
+    listing = _ask(slack, fake_slack, "envs", "U0BOB")
+    assert listing.response_type == "ephemeral"
+    text = _dump(listing.payload["blocks"])
+    assert "*staging-1* — free" in text and "*qa* — free" in text and '"env_book"' in text
+    card = json.dumps(_ask(slack, fake_slack, "env staging-1", "U0BOB").payload["blocks"])
+    assert "no deploys recorded" in card and "unknown" in card and "nobody waiting" in card
+    assert "Cost per day*\\n$" in card and "1 resource" in card
+
+
+def test_two_users_racing_for_one_env_exactly_one_wins(slack: SlackClientSim,
+                                                       fake_slack: FakeSlack,
+                                                       services: Services, clock: Clock) -> None:
+    for round_ in range(5):
+        clock.now += timedelta(hours=1)
+        urls = {user: fake_slack.response_url() for user in ("U0BOB", "U0CAROL")}
+        barrier = threading.Barrier(2)
+
+        def send(user: str, url: str, barrier: threading.Barrier = barrier) -> None:
+            sim = SlackClientSim(slack.url.removesuffix("/slack/events"))
+            barrier.wait()
+            sim.command("book staging-2 1d", user_id=user, response_url=url)
+            sim.close()
+
+        threads = [threading.Thread(target=send, args=item) for item in urls.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        replies = [_wait(lambda u=url: next((r for r in fake_slack.replies if r.url == u),
+                                            None)) for url in urls.values()]
+        won = [r for r in replies if r.text.startswith("You have staging-2")]
+        lost = [r for r in replies if "staging-2 is booked by" in r.text]
+        assert len(won) == 1 and len(lost) == 1, [r.text for r in replies]
+        assert '"env_notify"' in json.dumps(lost[0].payload["blocks"])  # offered the queue
+        _wait(lambda n=round_: len([t for t in _posts(fake_slack) if "booked by" in t]) == n + 1)
+        assert len(_open_bookings(services)) == 1
+        winner = "U0BOB" if won[0] is replies[0] else "U0CAROL"
+        _ask(slack, fake_slack, "release staging-2", winner)
+    acquired = [t for t in _posts(fake_slack) if "booked by" in t]
+    assert len(acquired) == 5  # one channel message per won booking, none for the losers
+
+
+def test_book_extend_release_with_costs_rights_and_audit(slack: SlackClientSim,
+                                                         fake_slack: FakeSlack,
+                                                         services: Services,
+                                                         clock: Clock) -> None:
+    booked = _ask(slack, fake_slack, "book staging-1 3d", "U0BOB")
+    assert booked.text.startswith("You have staging-1 until")
+    assert "Expected cost: *$" in json.dumps(booked.payload["blocks"])
+    _wait(lambda: any("staging-1 booked by bob@example.com" in t for t in _posts(fake_slack)))
+    hooks = _wait(lambda: _audit(services, "booking.hook"))
+    assert json.loads(hooks[0].details)["ok"] is True  # the demo's harmless `true` hook ran
+
+    refused = _press(slack, fake_slack, "env_release", "staging-1", "U0CAROL")
+    assert "only bob@example.com (the holder) or an admin" in refused.text
+    assert len(_open_bookings(services)) == 1
+
+    extended = _press(slack, fake_slack, "env_extend_1d", "staging-1", "U0BOB")
+    assert "extended until" in extended.text and not extended.replace_original
+    with Session(services.engine) as session:
+        state = bookings.state(session, env="staging-1")
+        assert state is not None and state.until == clock.now + timedelta(days=4)
+    too_long = _ask(slack, fake_slack, "extend staging-1 7d", "U0BOB")
+    assert "at most 7d in total" in too_long.text and "3d more" in too_long.text
+
+    clock.now += timedelta(hours=5)
+    released = _ask(slack, fake_slack, "release staging-1", "U0BOB")
+    assert released.text == "staging-1 is free"
+    assert "Held 5h, cost *$" in json.dumps(released.payload["blocks"])
+    _wait(lambda: any("staging-1 is free" in t for t in _posts(fake_slack)))
+    done = [(a.action, a.actor, a.origin) for a in _audit(services, "booking.acquire")
+            + _audit(services, "booking.extend") + _audit(services, "booking.release")]
+    assert done == [("booking.acquire", "bob@example.com", "slack"),
+                    ("booking.extend", "bob@example.com", "slack"),
+                    ("booking.release", "bob@example.com", "slack")]
+
+
+def test_a_queued_person_blocks_extensions_and_is_told_when_free(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    _ask(slack, fake_slack, "book staging-1 1d", "U0BOB")
+    queued = _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
+    assert "number 1 in line for staging-1" in queued.text
+    again = _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
+    assert "already in line" in again.text
+    refused = _ask(slack, fake_slack, "extend staging-1 1d", "U0BOB")
+    assert "can't be extended: carol@example.com is waiting for it" in refused.text
+    card = json.dumps(_ask(slack, fake_slack, "env staging-1", "U0DAVE").payload["blocks"])
+    assert "<@U0CAROL>" in card
+    _ask(slack, fake_slack, "release staging-1", "U0BOB")
+    told = _wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "is free" in m.text])
+    assert '"env_book"' in json.dumps(told[0].blocks)
+
+
+def test_reminder_and_automatic_release_happen_on_time(slack: SlackClientSim,
+                                                       fake_slack: FakeSlack,
+                                                       services: Services,
+                                                       clock: Clock) -> None:
+    start = clock.now
+    _ask(slack, fake_slack, "book staging-2 3h", "U0BOB")
+    end = start + timedelta(hours=3)
+
+    def reminders() -> list[str]:
+        return [m.text for m in fake_slack.messages("D0BOB") if "ends in" in m.text]
+
+    clock.now = end - timedelta(minutes=61)
+    run_job(services, "bookings")
+    assert reminders() == []
+    clock.now = end - timedelta(minutes=59)
+    run_job(services, "bookings")
+    run_job(services, "bookings")  # a second run (or replica) reminds nobody again
+    assert reminders() == ["staging-2 ends in 59m"]
+    reminder = [m for m in fake_slack.messages("D0BOB") if "ends in" in m.text][0]
+    assert '"env_extend_1d"' in json.dumps(reminder.blocks)
+
+    # extended from the reminder's button: a new end, and a new reminder before it
+    _press(slack, fake_slack, "env_extend_1d", "staging-2", "U0BOB")
+    end += timedelta(days=1)
+    clock.now = end - timedelta(seconds=1)
+    run_job(services, "bookings")
+    assert reminders() == ["staging-2 ends in 59m", "staging-2 ends in 0m"]
+    assert len(_open_bookings(services)) == 1  # not released a second early
+    clock.now = end
+    assert run_job(services, "bookings").startswith("1 released")
+    assert _open_bookings(services) == []
+    assert any(m.text == "staging-2 is free" and "ended (its time was up)" in _dump(m.blocks)
+               for m in fake_slack.messages(CHANNEL))
+    assert [m for m in fake_slack.messages("D0BOB") if m.text == "staging-2 is free"]
+    assert run_job(services, "bookings").startswith("0 released")
+
+
+def _submit(slack: SlackClientSim, env: str, user: str, values: dict[str, Any]) -> httpx.Response:
+    state = {
+        "end_date": {"value": {"type": "datepicker", "selected_date": values.get("date")}},
+        "end_time": {"value": {"type": "timepicker", "selected_time": values.get("time")}},
+        "duration": {"value": {"type": "plain_text_input", "value": values.get("duration")}},
+        "ticket": {"value": {"type": "plain_text_input", "value": values.get("ticket")}},
+    }
+    payload = {
+        "type": "view_submission", "team": {"id": slack.team_id}, "api_app_id": "A0FINOPS",
+        "user": {"id": user, "team_id": slack.team_id}, "trigger_id": "1337.42.ghi",
+        "view": {"id": "V0MODAL", "type": "modal", "callback_id": "env_book_modal",
+                 "private_metadata": json.dumps({"env": env, "channel": "C0GENERAL"}),
+                 "state": {"values": state}, "hash": "h1"},
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    return slack.post(body, signed_headers(body))
+
+
+def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: Services,
+                        clock: Clock) -> None:
+    url = fake_slack.response_url()
+    assert slack.action("env_book", "qa", user_id="U0CAROL", response_url=url).status_code == 200
+    opened = _wait(lambda: fake_slack.calls("views.open"))
+    assert opened[0].args["trigger_id"] == "1337.42.def"
+    assert opened[0].args["view"]["callback_id"] == "env_book_modal"
+
+    today = clock.now.date()
+    cases = [({"date": f"{today - timedelta(days=1)}", "time": "18:00"}, "end_date", "past"),
+             ({"duration": "3x"}, "duration", "not a duration"),
+             ({"duration": "4d"}, "duration", "at most 3d"),
+             ({"date": f"{today + timedelta(days=1)}", "ticket": "ops 12"}, "ticket", "Jira")]
+    for values, field, fragment in cases:
+        answer = _submit(slack, "qa", "U0CAROL", values)
+        assert answer.status_code == 200
+        assert answer.json()["response_action"] == "errors", values
+        assert fragment in answer.json()["errors"][field], answer.json()
+    assert _open_bookings(services) == []  # nothing booked by bad input
+
+    refused = _submit(slack, "qa", "U0BOB", {"duration": "1d"})  # bob is not a qa booker
+    assert "only platform, web" in refused.json()["errors"]["duration"]
+    ok = _submit(slack, "qa", "U0CAROL", {"date": f"{today + timedelta(days=1)}",
+                                          "time": "18:00"})
+    assert ok.status_code == 200 and ok.text == ""  # the modal closes
+    confirm = _wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "You have qa" in m.text])
+    assert "18:00 UTC" in confirm[0].text
+    _wait(lambda: any("qa booked by carol@example.com" in t for t in _posts(fake_slack)))
+    busy = _submit(slack, "qa", "U0ALICE", {"duration": "1d"})
+    assert "qa is booked by <@U0CAROL>" in busy.json()["errors"]["duration"]
+
+
+def test_bad_input_gets_a_clear_answer_and_changes_nothing(slack: SlackClientSim,
+                                                           fake_slack: FakeSlack,
+                                                           services: Services) -> None:
+    for text, fragment in (("book nowhere 1d", "unknown environment `nowhere`"),
+                           ("book staging-1 3x", "`3x` is not a duration"),
+                           ("book staging-1 2020-01-01T10:00", "is in the past"),
+                           ("book staging-1 1d ops-1", "not a Jira issue key"),
+                           ("release staging-1", "staging-1 is not booked"),
+                           ("extend staging-1 1d", "staging-1 is not booked"),
+                           ("extend some-bucket 1d", "not available in this version yet")):
+        url = fake_slack.response_url()
+        response = slack.command(text, user_id="U0BOB", response_url=url)
+        assert response.status_code == 200
+        body = response.json() if response.text else None  # parse errors answer in the ack
+        reply = body["text"] if body else _wait(
+            lambda u=url: next((r for r in fake_slack.replies if r.url == u), None)).text
+        assert fragment in reply, (text, reply)
+    time.sleep(0.2)
+    assert _posts(fake_slack) == [] and _open_bookings(services) == []
+    with Session(services.engine) as session:
+        changes = session.execute(select(func.count()).select_from(AuditLog).where(
+            col(AuditLog.action).like("booking.%"))).scalar()
+    assert changes == 0
+
+
+def test_a_jira_transition_releases_the_booking_and_tells_the_holder(
+        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
+        services: Services) -> None:
+    fake_jira.add_issue("OPS-12")
+    booked = _ask(slack, fake_slack, "book staging-1 2d OPS-12", "U0BOB")
+    assert "linked to OPS-12" in json.dumps(booked.payload["blocks"])
+    _wait(lambda: fake_jira.comments("OPS-12"))
+    assert "staging-1 booked by bob@example.com" in fake_jira.comments("OPS-12")[0]
+
+    person = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=0)
+    try:
+        person.transition("OPS-12", "Done")  # someone closes the ticket in Jira
+    finally:
+        person.close()
+    assert [d.status for d in fake_jira.wait_for_deliveries(1)] == [200]
+    assert _open_bookings(services) == []
+    told = _wait(lambda: [m for m in fake_slack.messages("D0BOB") if "is free" in m.text])
+    assert "released because OPS-12 was closed" in json.dumps(told[0].blocks)
+    _wait(lambda: len(fake_jira.comments("OPS-12")) == 2)
+    assert "staging-1 released (jira" in fake_jira.comments("OPS-12")[1]
