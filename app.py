@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,13 +89,18 @@ def build_services(settings: Settings | None = None) -> Services:
     )
 
 
-def ready_services(settings: Settings | None = None) -> Services:
-    """Services with the schema checked (upgraded on SQLite) and the demo loaded if in use."""
+@contextmanager
+def cli_services(*, ready: bool = True) -> Iterator[Services]:
+    """Services for one CLI command; ``ready``: schema checked and demo loaded. Disposed after."""
     from bot.startup import prepare
 
-    services = build_services(settings)
-    prepare(services)
-    return services
+    services = build_services()
+    try:
+        if ready:
+            prepare(services)
+        yield services
+    finally:
+        services.engine.dispose()
 
 
 def build_asgi(services: Services) -> Starlette:

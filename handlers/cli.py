@@ -58,7 +58,8 @@ def db_upgrade() -> None:
     import app
     from storage.db import upgrade
 
-    upgrade(app.build_services().engine)
+    with app.cli_services(ready=False) as services:
+        upgrade(services.engine)
     typer.echo("database is up to date")
 
 
@@ -79,8 +80,9 @@ def ingest(
 
     if not paths and provider is None:
         raise typer.BadParameter("give PATH... or --provider NAME")
-    services = app.ready_services()
-    cli_ops.ingest(services, paths or [], provider, _day(start, "--start"), _day(end, "--end"))
+    with app.cli_services() as services:
+        cli_ops.ingest(services, paths or [], provider, _day(start, "--start"),
+                       _day(end, "--end"))
 
 
 @cli.command()
@@ -99,7 +101,8 @@ def report(
 
     first, last = _day(start, "--start"), _day(end, "--end")
     assert first is not None and last is not None
-    cli_ops.report(app.ready_services(), first, last, group_by.value, fmt.value, metric)
+    with app.cli_services() as services:
+        cli_ops.report(services, first, last, group_by.value, fmt.value, metric)
 
 
 @cli.command()
@@ -123,11 +126,11 @@ def jobs_list() -> None:
     import app
     from bot.jobs import JOBS
 
-    services = app.build_services()
-    for job in JOBS.values():
-        schedule = job.schedule(services)
-        when = f"{schedule.cron} ({schedule.timezone})" if schedule else "on demand"
-        typer.echo(f"{job.name:<8} {when:<24} {job.description}")
+    with app.cli_services(ready=False) as services:
+        for job in JOBS.values():
+            schedule = job.schedule(services)
+            when = f"{schedule.cron} ({schedule.timezone})" if schedule else "on demand"
+            typer.echo(f"{job.name:<8} {when:<24} {job.description}")
 
 
 @jobs_cli.command("run")
@@ -136,7 +139,8 @@ def jobs_run(name: str) -> None:
     import app
     from bot.jobs import run_job
 
-    typer.echo(run_job(app.ready_services(), name))
+    with app.cli_services() as services:
+        typer.echo(run_job(services, name))
 
 
 @cli.command()
@@ -145,7 +149,8 @@ def shell(user: Annotated[str, typer.Option(help="Act as this user (email).")]) 
     import app
     from handlers import cli_ops
 
-    cli_ops.shell(app.ready_services(), user.lower())
+    with app.cli_services() as services:
+        cli_ops.shell(services, user.lower())
 
 
 def _day(value: str | None, option: str) -> date | None:

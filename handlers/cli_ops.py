@@ -13,6 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bot.chatops import Caller, answer
+from bot.envs_effects import run_effects
 from bot.errors import ConfigError
 from bot.pipeline import IngestReport
 from bot.pipeline import ingest as ingest_source
@@ -109,3 +110,4 @@ def shell(services: Services, email: str) -> None:
                            now=services.now())
         visibility = "only you" if reply.ephemeral else "channel"
         print(f"[{visibility}] {render_blocks(reply.blocks) or reply.text}\n")
+        run_effects(services)  # what a booking change sends (channel, hooks, Jira), as in Slack
