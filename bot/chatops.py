@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot import alerts, blocks, blocks_notify, digests, envs
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
-from bot.costs import Change, CostReport, Line, period_bounds, previous
+from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
 from bot.errors import CommandError
 from bot.pipeline import reassign_owners
 from storage import audit, costs, identity, resources
@@ -104,21 +104,12 @@ def _costs(
         where, scope = costs.cost_filter(account=command.target), f"account {command.target}"
     metric = config.cost_metric
 
-    def total(p_start: object, p_end: object) -> dict[str, float]:
-        rows = costs.totals(
-            session,
-            start=p_start,
-            end=p_end,
-            group_by="provider",  # type: ignore[arg-type]
-            metric=metric,
-            where=where,
-        )
-        out: dict[str, float] = {}
-        for row in rows:
-            out[row.currency] = out.get(row.currency, 0.0) + row.cost
-        return out
+    def total(span: Period) -> dict[str, float]:
+        rows = costs.totals(session, start=span.start, end=span.end, group_by="provider",
+                            metric=metric, where=where)
+        return by_currency((row.currency, row.cost) for row in rows)
 
-    now_totals, before_totals = total(period.start, period.end), total(before.start, before.end)
+    now_totals, before_totals = total(period), total(before)
     changes = {cur: Change(v, before_totals.get(cur, 0.0)) for cur, v in now_totals.items()}
 
     def top(group_by: str) -> list[Line]:

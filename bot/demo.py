@@ -40,13 +40,13 @@ GCP_PROJECT, AZURE_SUB = "data-lake-prod", "3f2c1a9e-web-prod"
 
 
 def _aws(
-    kind: str, name: str, account: str, service: str, daily: float, **kw: object
+    kind: str, name: str, account: str, service: str, daily: float, *, rtype: str,
+    weekend: float = 1.0, trend: float = 0.0, tags: dict[str, str] | None = None,
 ) -> DemoResource:
     account_name = "prod" if account == AWS_PROD else "staging"
     rid = f"arn:aws:{kind}:us-east-1:{account}:{name}"
-    return DemoResource(
-        rid, "AWS", account, account_name, service, "us-east-1", kw.pop("rtype", kind), daily, **kw
-    )  # type: ignore[arg-type]
+    return DemoResource(rid, "AWS", account, account_name, service, "us-east-1", rtype, daily,
+                        weekend=weekend, trend=trend, tags=tags or {})
 
 
 def estate(today: date) -> list[DemoResource]:

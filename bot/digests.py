@@ -17,12 +17,12 @@ from sqlmodel import Session
 from bot import blocks_notify
 from bot.charts import daily_stacked_png
 from bot.config import Config
+from bot.delivery import deliver_once
 from bot.digest import Digest, DigestInputs, build, is_noise
 from bot.identity import resolve_slack_ids
 from bot.services import Services
 from bot.ttl import expiry_from_tags
 from storage import anomalies, costs, resources, savings
-from storage.claims import claim_delivery, mark_sent
 from storage.db import session_scope
 
 WINDOW_DAYS = 35
@@ -166,28 +166,23 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
         slack_ids = resolve_slack_ids(session, services.chat, owners, now=now)
     sent = skipped = 0
     for item in built:
-        digest = item.digest
-        with session_scope(services.engine) as session:
-            if not claim_delivery(
-                session, kind="digest", scope=digest.scope, period=period, worker=worker, now=now
-            ):
-                continue
-        outcome = "sent"
-        if is_noise(digest, floor=cfg.floor, min_change_pct=cfg.min_change_pct):
-            outcome = "skipped: noise"
-        elif item.team is not None:
-            channel = services.config.teams[item.team].slack_channel or ""
-            _send(services, channel, item)
-        elif (user_id := slack_ids.get(item.owner or "")) is not None:
-            _send(services, services.chat.open_dm(user_id), item)
-        else:
-            outcome = "skipped: no chat user"
-        with session_scope(services.engine) as session:
-            mark_sent(
-                session, kind="digest", scope=digest.scope, period=period, now=now, outcome=outcome
-            )
-        sent += outcome == "sent"
-        skipped += outcome != "sent"
+
+        def send(item: Built = item) -> str:
+            if is_noise(item.digest, floor=cfg.floor, min_change_pct=cfg.min_change_pct):
+                return "skipped: noise"
+            if item.team is not None:
+                _send(services, services.config.teams[item.team].slack_channel or "", item)
+            elif (user_id := slack_ids.get(item.owner or "")) is not None:
+                _send(services, services.chat.open_dm(user_id), item)
+            else:
+                return "skipped: no chat user"
+            return "sent"
+
+        outcome = deliver_once(services.engine, kind="digest", scope=item.digest.scope,
+                               period=period, worker=worker, now=now, send=send)
+        if outcome is not None:
+            sent += outcome == "sent"
+            skipped += outcome != "sent"
     return f"{sent} digests sent, {skipped} skipped"
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
+from functools import partial
+from typing import Any
 
 from sqlmodel import Session
 
@@ -25,10 +27,10 @@ from bot.anomaly import (
     root_cause,
 )
 from bot.blocks_notify import anomaly_message
+from bot.delivery import deliver_once
 from bot.identity import resolve_slack_ids
 from bot.services import Services
 from storage import anomalies, costs
-from storage.claims import claim_delivery, mark_sent
 from storage.db import session_scope
 from storage.models import Anomaly
 
@@ -139,6 +141,17 @@ def _to_notify(new: list[Anomaly]) -> list[Anomaly]:
     return [a for a in new if a.series.partition(":")[0] in ROUTED_FIRST or a.day not in covered]
 
 
+def _send_alert(services: Services, kind: str, address: str, user_id: str | None, text: str,
+                blocks: list[dict[str, Any]]) -> str:
+    if kind == "channel":
+        services.chat.post(address, text, blocks)
+    elif user_id is not None:
+        services.chat.post(services.chat.open_dm(user_id), text, blocks)
+    else:
+        return "skipped: no chat user"
+    return "sent"
+
+
 def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
     now = services.now()
     sent = 0
@@ -150,32 +163,11 @@ def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
                 session, services.chat, [addr for kind, addr in targets if kind == "user"], now=now
             )
         for kind, address in targets:
-            scope = f"{anomaly.id}:{kind}:{address}"
-            with session_scope(services.engine) as session:
-                if not claim_delivery(
-                    session,
-                    kind="anomaly",
-                    scope=scope,
-                    period=anomaly.day.isoformat(),
-                    worker=worker,
-                    now=now,
-                ):
-                    continue
-            outcome = "sent"
-            if kind == "channel":
-                services.chat.post(address, text, blocks)
-            elif (user_id := ids.get(address)) is not None:
-                services.chat.post(services.chat.open_dm(user_id), text, blocks)
-            else:
-                outcome = "skipped: no chat user"
-            with session_scope(services.engine) as session:
-                mark_sent(
-                    session,
-                    kind="anomaly",
-                    scope=scope,
-                    period=anomaly.day.isoformat(),
-                    now=now,
-                    outcome=outcome,
-                )
+            user_id = ids.get(address) if kind == "user" else None
+            send = partial(_send_alert, services, kind, address, user_id, text, blocks)
+            outcome = deliver_once(
+                services.engine, kind="anomaly", scope=f"{anomaly.id}:{kind}:{address}",
+                period=anomaly.day.isoformat(), worker=worker, now=now, send=send,
+            )
             sent += outcome == "sent"
     return sent
