@@ -1,0 +1,220 @@
+"""FOCUS cost files (and AWS CUR 2.0 files) as a cost source: a file, a folder or an S3 prefix.
+
+Files are CSV, gzipped CSV or Parquet. DuckDB (in process, in memory) reads them in one pass and
+aggregates the line items to one row per (ProviderName, BillingAccountId, ResourceId, UTC day of
+ChargePeriodStart, BillingCurrency); currencies are never summed together. S3 objects are
+downloaded with boto3 to a temporary folder first: DuckDB's httpfs extension would have to be
+downloaded at run time, which many networks do not allow.
+
+A bad file raises ``InputError`` naming the file, the data row and the column; nothing partial is
+returned.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bot.config import FocusAccount
+from bot.errors import InputError, ProviderAuthError, ProviderError, ProviderThrottled
+from bot.records import DailyCost
+from providers.base import CostBatch
+from providers.focus_check import explain
+from providers.focus_sql import COST_SUFFIXES, FileSchema, aggregate_sql, inspect, parse_tags
+
+_AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
+_AUTH_EXCEPTIONS = {"NoCredentialsError", "PartialCredentialsError"}
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+_DOWNLOAD_THREADS = 8
+# DuckDB errors that mean our SQL is wrong; every other one is about the file's contents
+_OUR_BUGS = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException)
+
+
+class FocusFileSource:
+    """Cost rows from FOCUS / CUR 2.0 files: a file, a folder (recursive) or ``s3://bucket/prefix``.
+
+    ``s3_client`` is a boto3 S3 client; without one, ``boto3.client("s3")`` is made on first use
+    (it honours ``AWS_ENDPOINT_URL`` and the usual credential chain).
+    """
+
+    def __init__(self, path: str, *, s3_client: Any | None = None, name: str | None = None):
+        self.path = path
+        self.name = name or path
+        self._s3_client = s3_client
+
+    def fetch(self, start: date | None = None, end: date | None = None) -> CostBatch:
+        """Aggregated rows for days in [start, end] (None: every day in the files)."""
+        if self.path.startswith("s3://"):
+            with tempfile.TemporaryDirectory(prefix="finops-focus-") as tmp:
+                paths, names = _download(self.path, self._s3_client, Path(tmp))
+                return read_files(paths, label=self.name, start=start, end=end, names=names)
+        paths = local_files(Path(self.path))
+        return read_files(paths, label=self.name, start=start, end=end)
+
+
+def from_account(account: FocusAccount) -> FocusFileSource:
+    """Registry factory for ``provider: focus`` accounts."""
+    return FocusFileSource(account.path, name=account.name)
+
+
+def is_cost_file(name: str) -> bool:
+    """Whether a file or object name looks like a CSV, CSV.gz or Parquet cost file."""
+    return name.lower().endswith(COST_SUFFIXES)
+
+
+def local_files(path: Path) -> list[Path]:
+    """The file itself, or every cost file under a folder (recursive, sorted)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and is_cost_file(p.name))
+        if not found:
+            raise InputError(f"{path}: no CSV, CSV.gz or Parquet files in this folder")
+        return found
+    raise InputError(f"{path}: no such file or folder")
+
+
+def read_files(
+    paths: Sequence[Path],
+    *,
+    label: str,
+    start: date | None = None,
+    end: date | None = None,
+    names: Mapping[Path, str] | None = None,
+) -> CostBatch:
+    """Read and aggregate local cost files into one batch (``label`` becomes its source).
+
+    ``names`` maps a path to the name errors should use (e.g. the ``s3://`` key it came from).
+    ``lines_read`` counts every line item in the files, also those outside [start, end].
+    """
+    if not paths:
+        return CostBatch(source=label, rows=(), lines_read=0)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")  # days are UTC days, whatever the host says
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = false")  # the result is sorted anyway
+        schemas = [inspect(con, p, (names or {}).get(p, str(p))) for p in paths]
+        try:
+            con.execute(f"CREATE TEMP TABLE daily AS {aggregate_sql(schemas)}")
+        except duckdb.OutOfMemoryException as exc:
+            raise ProviderError(f"{label}: out of memory while reading cost files") from exc
+        except _OUR_BUGS:
+            raise
+        except duckdb.Error as exc:
+            raise explain(con, schemas, str(exc)) from exc
+        totals = con.execute(
+            "SELECT coalesce(sum(lines), 0), "
+            "count(*) FILTER (WHERE day IS NULL), count(*) FILTER (WHERE currency IS NULL) "
+            "FROM daily"
+        ).fetchone()
+        assert totals is not None
+        lines_read, no_day, no_currency = (int(v) for v in totals)
+        if no_day or no_currency:
+            column = "ChargePeriodStart" if no_day else "BillingCurrency"
+            raise explain(con, schemas, f"a line item has no {column}")
+        result = con.execute(
+            "SELECT * FROM daily WHERE day BETWEEN ? AND ? "
+            "ORDER BY day, provider, billing_account_id, resource_id, currency",
+            [start or date.min, end or date.max],
+        ).fetchall()
+        rows = _to_rows(con, schemas, result)
+    return CostBatch(source=label, rows=rows, lines_read=lines_read)
+
+
+def _to_rows(
+    con: duckdb.DuckDBPyConnection, schemas: Sequence[FileSchema], result: list[Any]
+) -> list[DailyCost]:
+    # Rows with the same Tags text share one dict (read-only, as DailyCost.tags is a Mapping):
+    # a resource's tags rarely change, so this parses each distinct value once.
+    tags_cache: dict[str | None, dict[str, str]] = {None: {}, "": {}}
+    rows: list[DailyCost] = []
+    for (
+        provider, billing_account, resource, day, currency, billed, effective, list_cost,
+        service, sub_account, sub_account_name, region, resource_name, resource_type, tags, _,
+    ) in result:  # fmt: skip
+        parsed = tags_cache.get(tags)
+        if parsed is None:
+            try:
+                parsed = tags_cache[tags] = parse_tags(tags)
+            except ValueError:
+                raise explain(con, schemas, f"Tags is not a JSON object: {tags[:60]!r}") from None
+        rows.append(
+            DailyCost(
+                day=day,
+                resource_id=resource,
+                provider=provider or "",
+                billing_account_id=billing_account or "",
+                sub_account_id=sub_account or "",
+                service=service or "",
+                currency=currency,
+                billed_cost=billed or 0.0,
+                effective_cost=effective or 0.0,
+                list_cost=list_cost or 0.0,
+                sub_account_name=sub_account_name or "",
+                region=region or "",
+                resource_name=resource_name or "",
+                resource_type=resource_type or "",
+                tags=parsed,
+            )
+        )
+    return rows
+
+
+def _download(url: str, client: Any | None, folder: Path) -> tuple[list[Path], dict[Path, str]]:
+    """Download every cost object under an ``s3://bucket/prefix`` into ``folder``."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    own_client = client is None
+    s3: Any = boto3.client("s3") if client is None else client
+    try:
+        keys: list[str] = []
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(o["Key"] for o in page.get("Contents", ()) if is_cost_file(o["Key"]))
+        except (ClientError, BotoCoreError) as exc:
+            raise _s3_error(url, exc) from exc
+        if not keys:
+            raise InputError(f"{url}: no CSV, CSV.gz or Parquet objects under this prefix")
+        keys.sort()
+        targets = {key: folder / f"{i:06d}-{key.rsplit('/', 1)[-1]}" for i, key in enumerate(keys)}
+
+        def fetch_one(key: str) -> None:
+            try:
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+                try:
+                    with targets[key].open("wb") as out:
+                        shutil.copyfileobj(body, out, 1 << 20)
+                finally:
+                    body.close()
+            except (ClientError, BotoCoreError) as exc:
+                raise _s3_error(f"s3://{bucket}/{key}", exc) from exc
+
+        with ThreadPoolExecutor(max_workers=min(_DOWNLOAD_THREADS, len(keys))) as pool:
+            for future in [pool.submit(fetch_one, key) for key in keys]:
+                future.result()
+    finally:
+        if own_client:
+            s3.close()
+    return list(targets.values()), {path: f"s3://{bucket}/{key}" for key, path in targets.items()}
+
+
+def _s3_error(where: str, exc: Exception) -> ProviderError:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {})
+    code = str(error.get("Code") or type(exc).__name__)
+    message = " ".join(str(error.get("Message") or exc).split())
+    text = f"{where}: {code}: {message}"
+    if code in _AUTH_CODES or type(exc).__name__ in _AUTH_EXCEPTIONS:
+        return ProviderAuthError(text)
+    if code in _THROTTLE_CODES:
+        return ProviderThrottled(text)
+    return ProviderError(text)

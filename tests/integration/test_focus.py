@@ -1,0 +1,404 @@
+"""FocusFileSource against the public FOCUS sample, its CSV.gz / Parquet copies, folders and S3."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from bot.config import FocusAccount
+from bot.errors import InputError, ProviderError
+from bot.records import DailyCost
+from providers.base import CostSource, build_source
+from providers.focus import FocusFileSource, read_files
+from tests.conftest import DATA
+from tests.fakes import aws as moto_fakes
+
+moto_server = moto_fakes.moto_server
+aws = moto_fakes.aws
+
+SAMPLE = DATA / "focus-sample" / "focus_sample.csv"
+Key = tuple[str, str, str, date, str]
+
+
+def _null(value: str) -> str | None:
+    return None if value in ("NULL", "") else value
+
+
+def _sample_lines() -> list[dict[str, str | None]]:
+    with SAMPLE.open(newline="", encoding="utf-8") as fh:
+        return [{k: _null(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _key(line: dict[str, str | None]) -> Key:
+    """The expected row key of a sample line, computed without DuckDB."""
+    provider = line["ProviderName"] or ""
+    resource = line["ResourceId"] or f"{provider}/{line['SubAccountId'] or ''}/" + (
+        line["ServiceName"] or ""
+    )
+    start = datetime.fromisoformat(line["ChargePeriodStart"] or "")
+    if start.tzinfo is not None:
+        start = start.astimezone(UTC)
+    account, currency = line["BillingAccountId"] or "", line["BillingCurrency"] or ""
+    return (provider, account, resource, start.date(), currency)
+
+
+def _row_key(row: DailyCost) -> Key:
+    return (row.provider, row.billing_account_id, row.resource_id, row.day, row.currency)
+
+
+def _metric(line: dict[str, str | None], column: str) -> float:
+    return float(line[column] or 0)
+
+
+def _as_table(rows: Any) -> list[tuple[Any, ...]]:
+    """Every field of every row, costs rounded so that summation order does not matter."""
+    costs = ("billed_cost", "effective_cost", "list_cost")
+    dims = ("service", "sub_account_id", "sub_account_name", "region", "resource_name")
+    return sorted(
+        (*_row_key(r), *(round(getattr(r, c), 9) for c in costs), *(getattr(r, d) for d in dims))
+        + (r.resource_type, tuple(sorted(r.tags.items())))
+        for r in rows
+    )
+
+
+@pytest.fixture(scope="module")
+def sample_batch() -> Any:
+    return FocusFileSource(str(SAMPLE)).fetch()
+
+
+def test_sample_totals_match_the_column_sums(sample_batch: Any) -> None:
+    lines = _sample_lines()
+    assert sample_batch.lines_read == len(lines) == 1000
+    for column, attr, published in (
+        ("BilledCost", "billed_cost", 20.520227),
+        ("EffectiveCost", "effective_cost", 14.976514),
+        ("ListCost", "list_cost", 20.390906),
+    ):
+        expected = sum(_metric(line, column) for line in lines)
+        got = sum(getattr(r, attr) for r in sample_batch.rows)
+        assert got == pytest.approx(expected, abs=0.005), column
+        assert got == pytest.approx(published, abs=0.000001), column
+
+
+def test_sample_gives_one_row_per_resource_day_with_its_sums(sample_batch: Any) -> None:
+    expected: dict[Key, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for line in _sample_lines():
+        sums = expected[_key(line)]
+        for i, column in enumerate(("BilledCost", "EffectiveCost", "ListCost")):
+            sums[i] += _metric(line, column)
+    keys = [_row_key(r) for r in sample_batch.rows]
+    assert len(keys) == len(set(keys)) == len(expected)
+    for row in sample_batch.rows:
+        billed, effective, list_cost = expected[_row_key(row)]
+        assert row.billed_cost == pytest.approx(billed, abs=1e-9)
+        assert row.effective_cost == pytest.approx(effective, abs=1e-9)
+        assert row.list_cost == pytest.approx(list_cost, abs=1e-9)
+
+
+def test_sample_dimensions_come_from_the_largest_line_and_tags_from_the_latest(
+    sample_batch: Any,
+) -> None:
+    by_key: dict[Key, list[dict[str, str | None]]] = defaultdict(list)
+    for line in _sample_lines():
+        by_key[_key(line)].append(line)
+    multi = 0
+    for row in sample_batch.rows:
+        lines = by_key[_row_key(row)]
+        multi += len(lines) > 1
+        top = max(abs(_metric(line, "EffectiveCost")) for line in lines)
+        winners = [line for line in lines if abs(_metric(line, "EffectiveCost")) == top]
+        assert row.service in {line["ServiceName"] or "" for line in winners}
+        assert row.region in {line["RegionId"] or "" for line in winners}
+        assert row.sub_account_name in {line["SubAccountName"] or "" for line in winners}
+        latest = max(line["ChargePeriodStart"] or "" for line in lines)
+        tag_sets = [
+            json.loads(line["Tags"]) if line["Tags"] else {}
+            for line in lines
+            if line["ChargePeriodStart"] == latest
+        ]
+        assert dict(row.tags) in tag_sets
+    assert multi > 0  # the sample does have resource-days with several lines
+
+
+def test_lines_without_resource_id_keep_their_cost_under_a_synthetic_id(sample_batch: Any) -> None:
+    unnamed = [line for line in _sample_lines() if line["ResourceId"] is None]
+    assert unnamed, "the sample has line items without a ResourceId"
+    synthetic = {_key(line)[2] for line in unnamed}
+    rows = [r for r in sample_batch.rows if r.resource_id in synthetic]
+    assert {r.resource_id for r in rows} == synthetic
+    assert "AWS/70077301883/AmazonCloudWatch" in synthetic
+    assert sum(r.billed_cost for r in rows) == pytest.approx(
+        sum(_metric(line, "BilledCost") for line in unnamed), abs=1e-9
+    )
+
+
+def test_messy_tag_keys_are_kept_as_given(sample_batch: Any) -> None:
+    keys = {k for r in sample_batch.rows for k in r.tags}
+    assert " org" in keys and "org" in keys and "Cost department" in keys
+    assert all(isinstance(v, str) for r in sample_batch.rows for v in r.tags.values())
+
+
+def test_period_filter_keeps_days_in_range_and_counts_every_line_read() -> None:
+    batch = FocusFileSource(str(SAMPLE)).fetch(date(2024, 9, 10), date(2024, 9, 12))
+    assert batch.lines_read == 1000
+    assert batch.rows and {r.day for r in batch.rows} <= {date(2024, 9, d) for d in (10, 11, 12)}
+    expected = sum(
+        _metric(line, "EffectiveCost")
+        for line in _sample_lines()
+        if date(2024, 9, 10) <= _key(line)[3] <= date(2024, 9, 12)
+    )
+    assert sum(r.effective_cost for r in batch.rows) == pytest.approx(expected, abs=1e-9)
+
+
+def test_csv_gz_and_parquet_give_the_same_rows(tmp_path: Path, sample_batch: Any) -> None:
+    gz = tmp_path / "focus.csv.gz"
+    with SAMPLE.open("rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    typed = tmp_path / "typed.parquet"  # real types and real NULLs, as exporters write them
+    text = tmp_path / "text.parquet"  # every column a string, nulls as the string NULL
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * FROM read_csv('{SAMPLE}', nullstr = 'NULL', "
+            f"types = {{'BillingAccountId': 'VARCHAR', 'SubAccountId': 'VARCHAR'}})) "
+            f"TO '{typed}' (FORMAT parquet)"
+        )
+        con.execute(
+            f"COPY (SELECT * FROM read_csv('{SAMPLE}', all_varchar = true)) "
+            f"TO '{text}' (FORMAT parquet)"
+        )
+        assert con.execute(f"SELECT typeof(BilledCost) FROM '{typed}' LIMIT 1").fetchone() == (
+            "DOUBLE",
+        )
+    expected = _as_table(sample_batch.rows)
+    for path in (gz, typed, text):
+        batch = FocusFileSource(str(path)).fetch()
+        assert batch.lines_read == 1000, path.name
+        assert _as_table(batch.rows) == expected, path.name
+
+
+def _split_sample(folder: Path, parts: int = 3) -> None:
+    """The sample's lines dealt round-robin into ``parts`` CSV files, each with the header."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    header, body = lines[0], lines[1:]
+    for i in range(parts):
+        sub = folder / f"month={i}"
+        sub.mkdir(parents=True)
+        (sub / f"part-{i}.csv").write_text(header + "".join(body[i::parts]), encoding="utf-8")
+
+
+def test_a_folder_reads_every_cost_file_under_it(tmp_path: Path, sample_batch: Any) -> None:
+    _split_sample(tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")  # exports put manifests beside the data
+    (tmp_path / "README.txt").write_text("not a cost file")
+    batch = FocusFileSource(str(tmp_path)).fetch()
+    assert batch.lines_read == 1000
+    assert _as_table(batch.rows) == _as_table(sample_batch.rows)
+
+
+def test_an_empty_folder_or_a_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no CSV"):
+        FocusFileSource(str(tmp_path)).fetch()
+    with pytest.raises(InputError, match="no such file"):
+        FocusFileSource(str(tmp_path / "nope.csv")).fetch()
+    batch = read_files([], label="empty")  # the shared reader: nothing to read is no error
+    assert (batch.source, list(batch.rows), batch.lines_read) == ("empty", [], 0)
+
+
+def test_registry_builds_a_focus_source() -> None:
+    account = FocusAccount(provider="focus", name="sample", path=str(SAMPLE))
+    source = build_source(account)
+    assert isinstance(source, FocusFileSource) and isinstance(source, CostSource)
+    batch = source.fetch()
+    assert batch.source == "sample" and batch.lines_read == 1000
+
+
+# --- S3 --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(aws: moto_fakes.MotoServer) -> Iterator[Any]:
+    client = aws.client("s3")
+    client.create_bucket(Bucket="exports")
+    yield client
+    client.close()
+
+
+def _upload_split_sample(s3: Any, tmp_path: Path) -> None:
+    _split_sample(tmp_path / "parts")
+    parts = sorted((tmp_path / "parts").rglob("*.csv"))
+    s3.upload_file(str(parts[0]), "exports", "focus/2024-09/part-0.csv")
+    gz = tmp_path / "part-1.csv.gz"
+    with parts[1].open("rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    s3.upload_file(str(gz), "exports", "focus/2024-09/part-1.csv.gz")
+    pq = tmp_path / "part-2.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"COPY (FROM read_csv('{parts[2]}', all_varchar = true)) TO '{pq}'")
+    s3.upload_file(str(pq), "exports", "focus/2024-09/part-2.parquet")
+    s3.put_object(Bucket="exports", Key="focus/2024-09/manifest.json", Body=b"{}")
+    s3.put_object(Bucket="exports", Key="other/ignored.csv", Body=b"not,under,the,prefix\n")
+
+
+def test_an_s3_prefix_is_downloaded_and_read(s3: Any, tmp_path: Path, sample_batch: Any) -> None:
+    _upload_split_sample(s3, tmp_path)
+    batch = FocusFileSource("s3://exports/focus/", s3_client=s3).fetch()
+    assert batch.lines_read == 1000
+    assert _as_table(batch.rows) == _as_table(sample_batch.rows)
+
+
+def test_without_a_client_boto3_follows_aws_endpoint_url(
+    s3: Any, aws: moto_fakes.MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _upload_split_sample(s3, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint_url)
+    batch = FocusFileSource("s3://exports/focus/2024-09").fetch(date(2024, 9, 30), None)
+    assert batch.lines_read == 1000
+    assert batch.rows and {r.day for r in batch.rows} == {date(2024, 9, 30)}
+
+
+def test_an_empty_prefix_is_a_clear_error(s3: Any) -> None:
+    with pytest.raises(InputError, match=r"s3://exports/nothing/: no CSV"):
+        FocusFileSource("s3://exports/nothing/", s3_client=s3).fetch()
+
+
+def test_a_missing_bucket_is_a_provider_error_naming_it(s3: Any) -> None:
+    with pytest.raises(ProviderError, match=r"s3://no-such-bucket/x: NoSuchBucket"):
+        FocusFileSource("s3://no-such-bucket/x", s3_client=s3).fetch()
+
+
+def test_an_object_gone_between_list_and_get_names_its_key(s3: Any) -> None:
+    s3.put_object(Bucket="exports", Key="focus/a.csv", Body=SAMPLE.read_bytes())
+    s3.put_object(Bucket="exports", Key="focus/b.csv", Body=SAMPLE.read_bytes())
+
+    def delete_b_first(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == "focus/b.csv":
+            s3.meta.events.unregister("before-parameter-build.s3.GetObject", delete_b_first)
+            s3.delete_object(Bucket="exports", Key="focus/b.csv")
+
+    s3.meta.events.register("before-parameter-build.s3.GetObject", delete_b_first)
+    with pytest.raises(ProviderError, match=r"s3://exports/focus/b\.csv: NoSuchKey") as info:
+        FocusFileSource("s3://exports/focus/", s3_client=s3).fetch()
+    assert "\n" not in str(info.value)
+
+
+def test_an_unreadable_object_is_an_input_error_naming_its_key(s3: Any) -> None:
+    s3.put_object(Bucket="exports", Key="focus/ok.csv", Body=SAMPLE.read_bytes())
+    s3.put_object(Bucket="exports", Key="focus/broken.csv.gz", Body=b"\x1f\x8b not really gzip")
+    with pytest.raises(InputError, match=r"^s3://exports/focus/broken\.csv\.gz: ") as info:
+        FocusFileSource("s3://exports/focus/", s3_client=s3).fetch()
+    assert "\n" not in str(info.value)
+
+
+# --- AWS CUR 2.0 -----------------------------------------------------------------------------
+
+CUR2_HEADER = (
+    "identity_line_item_id,bill_payer_account_id,line_item_usage_account_id,"
+    "line_item_usage_account_name,line_item_line_item_type,line_item_usage_start_date,"
+    "line_item_product_code,line_item_resource_id,line_item_unblended_cost,"
+    "line_item_net_unblended_cost,line_item_currency_code,pricing_public_on_demand_cost,"
+    "product_servicecode,product_region_code,product,resource_tags"
+)
+CUR2_LINES = [
+    "a,111,222,dev,Usage,2024-09-01T00:00:00Z,AmazonEC2,i-abc,0.10,0.09,USD,0.12,AmazonEC2,"
+    'us-east-1,"{""region"": ""us-east-1""}","{""user_team"": ""core""}"',
+    "b,111,222,dev,Usage,2024-09-01T01:00:00Z,AmazonEC2,i-abc,0.10,0.09,USD,0.12,AmazonEC2,"
+    'us-east-1,"{""region"": ""us-east-1""}","{""user_team"": ""core"", ""user_owner"": ""ana""}"',
+    "c,111,222,dev,Usage,2024-09-01T00:00:00Z,AWSDataTransfer,i-abc,0.01,0.01,USD,0.01,"
+    'AWSDataTransfer,eu-west-1,"{""region"": ""eu-west-1""}",{}',
+    "d,111,222,dev,Tax,2024-09-01T00:00:00Z,AmazonEC2,,0.50,0.50,USD,0,,,{},{}",
+    "e,111,222,dev,Usage,2024-09-02T00:00:00Z,AmazonEC2,i-abc,0.20,,USD,0.25,AmazonEC2,"
+    'us-east-1,"{""region"": ""us-east-1""}",',
+]
+
+
+def _cur2_rows(batch: Any) -> dict[tuple[str, date], DailyCost]:
+    assert all(r.provider == "AWS" and r.billing_account_id == "111" for r in batch.rows)
+    return {(r.resource_id, r.day): r for r in batch.rows}
+
+
+def test_cur2_columns_map_to_focus(tmp_path: Path) -> None:
+    path = tmp_path / "cur2-00001.csv"
+    path.write_text("\n".join([CUR2_HEADER, *CUR2_LINES]) + "\n", encoding="utf-8")
+    batch = FocusFileSource(str(path)).fetch()
+    assert batch.lines_read == 5
+    rows = _cur2_rows(batch)
+    assert set(rows) == {
+        ("i-abc", date(2024, 9, 1)),
+        ("i-abc", date(2024, 9, 2)),
+        ("AWS/222/AmazonEC2", date(2024, 9, 1)),
+    }
+    first = rows["i-abc", date(2024, 9, 1)]
+    costs = (first.billed_cost, first.effective_cost, first.list_cost)
+    assert costs == pytest.approx((0.21, 0.19, 0.25))
+    dims = (first.service, first.region, first.sub_account_id, first.sub_account_name)
+    assert dims == ("AmazonEC2", "us-east-1", "222", "dev")
+    assert dict(first.tags) == {"user_team": "core", "user_owner": "ana"}
+    second = rows["i-abc", date(2024, 9, 2)]
+    assert second.effective_cost == pytest.approx(0.20)  # no net cost: the unblended cost
+    assert dict(second.tags) == {}
+    tax = rows["AWS/222/AmazonEC2", date(2024, 9, 1)]
+    assert (tax.billed_cost, tax.service) == (pytest.approx(0.5), "AmazonEC2")
+
+
+def test_cur2_without_net_cost_or_region_code_and_as_parquet_with_maps(tmp_path: Path) -> None:
+    csv_path = tmp_path / "cur.csv"
+    csv_path.write_text("\n".join([CUR2_HEADER, *CUR2_LINES]) + "\n", encoding="utf-8")
+    pq = tmp_path / "cur.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (line_item_net_unblended_cost, product_region_code) "
+            f"REPLACE ("
+            f"CAST(line_item_usage_start_date AS TIMESTAMP) AS line_item_usage_start_date, "
+            f"CAST(line_item_unblended_cost AS DECIMAL(18, 6)) AS line_item_unblended_cost, "
+            f"CAST(pricing_public_on_demand_cost AS DOUBLE) AS pricing_public_on_demand_cost, "
+            f"CAST(CAST(product AS JSON) AS MAP(VARCHAR, VARCHAR)) AS product, "
+            f"CAST(CAST(resource_tags AS JSON) AS MAP(VARCHAR, VARCHAR)) AS resource_tags) "
+            f"FROM read_csv('{csv_path}', all_varchar = true)) "
+            f"TO '{pq}' (FORMAT parquet)"
+        )
+        kind = con.execute(f"SELECT typeof(resource_tags) FROM '{pq}' LIMIT 1").fetchone()
+    assert kind == ("MAP(VARCHAR, VARCHAR)",)
+    rows = _cur2_rows(FocusFileSource(str(pq)).fetch())
+    first = rows["i-abc", date(2024, 9, 1)]
+    assert first.effective_cost == pytest.approx(0.21)  # unblended, as there is no net column
+    assert first.region == "us-east-1"  # from the product map
+    assert dict(first.tags) == {"user_team": "core", "user_owner": "ana"}
+
+
+def test_two_currencies_of_one_resource_day_stay_two_rows(tmp_path: Path) -> None:
+    path = tmp_path / "fx.csv"
+    lines = [CUR2_HEADER, CUR2_LINES[0], CUR2_LINES[0].replace(",USD,", ",EUR,")]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = FocusFileSource(str(path)).fetch().rows
+    assert sorted((r.resource_id, r.day, r.currency, r.billed_cost) for r in rows) == [
+        ("i-abc", date(2024, 9, 1), "EUR", pytest.approx(0.10)),
+        ("i-abc", date(2024, 9, 1), "USD", pytest.approx(0.10)),
+    ]
+
+
+def test_ties_are_broken_the_same_way_whatever_the_file_order(tmp_path: Path) -> None:
+    header = "ResourceId,ChargePeriodStart,BillingCurrency,BilledCost,EffectiveCost,RegionId,Tags"
+    lines = [
+        f'r1,2024-09-01 05:00:00,USD,1,1,{region},"{{""team"": ""{region}""}}"'
+        for region in ("eu-west-1", "us-east-1", "ap-south-1", "us-west-2")
+    ]
+    picked = set()
+    for run, order in enumerate((lines, lines[::-1], lines[1:] + lines[:1])):
+        folder = tmp_path / f"run{run}"
+        folder.mkdir()
+        for i, line in enumerate(order):
+            (folder / f"{i}.csv").write_text(f"{header}\n{line}\n")
+        (row,) = FocusFileSource(str(folder)).fetch().rows
+        assert row.billed_cost == 4.0
+        picked.add((row.region, tuple(row.tags.items())))
+    assert len(picked) == 1
