@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, literal, or_, select
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col
 
 from bot.records import DailyCost
@@ -18,6 +19,8 @@ GroupBy = Literal["owner", "team", "service", "account", "resource", "day", "pro
 GROUP_BYS: tuple[str, ...] = ("owner", "team", "service", "account", "resource", "day", "provider")
 UNOWNED = "unowned"
 _INSERT_CHUNK = 5000
+_RESOURCE: Table = Resource.__table__  # type: ignore[attr-defined]
+_COST_DAILY: Table = CostDaily.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,8 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
         for r in rows
     ]
     for start in range(0, len(values), _INSERT_CHUNK):
-        session.execute(insert(CostDaily), values[start : start + _INSERT_CHUNK])
+        # Core insert on the table: the ORM's bulk path costs about 1.5x more for no benefit here
+        session.connection().execute(insert(_COST_DAILY), values[start : start + _INSERT_CHUNK])
     return ReplaceResult(deleted=deleted, written=len(values), periods=periods)
 
 
@@ -148,14 +152,22 @@ def grouped(
 ) -> list[tuple[Any, ...]]:
     """Rows of (key per ``by`` dimension..., currency, cost) for days in [start, end]."""
     keys = [_group_column(name).label(f"k{i}") for i, name in enumerate(by)]
-    stmt = (
-        select(*keys, col(CostDaily.currency), func.sum(_metric_column(metric)))
-        .select_from(CostDaily)
-        .outerjoin(Resource, col(Resource.resource_id) == col(CostDaily.resource_id))
-        .where(and_(col(CostDaily.day) >= start, col(CostDaily.day) <= end, *where))
-        .group_by(*keys, col(CostDaily.currency))
-    )
-    return [tuple(row) for row in session.execute(stmt)]
+    conditions = [col(CostDaily.day) >= start, col(CostDaily.day) <= end, *where]
+    stmt = select(*keys, col(CostDaily.currency), func.sum(_metric_column(metric))).select_from(
+        CostDaily)
+    # resource_id is resource's key, so the outer join never adds rows: skip it when no key or
+    # condition reads resource (SQLite would otherwise look up every cost row's resource)
+    if any(_reads_resource(c) for c in (*keys, *conditions)):
+        stmt = stmt.outerjoin(Resource, col(Resource.resource_id) == col(CostDaily.resource_id))
+    stmt = stmt.where(and_(*conditions)).group_by(*keys, col(CostDaily.currency))
+    if session.autoflush:
+        session.flush()
+    # plain rows through the connection: the ORM's per-row result processing is not needed here
+    return [tuple(row) for row in session.connection().execute(stmt).all()]
+
+
+def _reads_resource(clause: ColumnElement[Any]) -> bool:
+    return any(table is _RESOURCE for table in find_tables(clause, check_columns=True))
 
 
 def totals(

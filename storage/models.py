@@ -19,6 +19,8 @@ class CostDaily(SQLModel, table=True):
         ),
         Index("ix_cost_daily_day", "day"),
         Index("ix_cost_daily_resource_day", "resource_id", "day"),
+        # `costs resource R` matches the id or the name: without this, a scan of the period
+        Index("ix_cost_daily_name_day", "resource_name", "day"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
