@@ -1,0 +1,445 @@
+"""Ack latency of `/finops costs` under 20 concurrent clients, beside a bare Bolt app.
+
+    python bench/ack_latency.py [--resources N] [--days N] [--clients N] [--duration S]
+                                [--no-wait] [--db PATH] [--reuse]
+
+Builds a database (SQLite in the temp dir; PostgreSQL with --database-url / DATABASE_URL, created
+if missing, schema rebuilt, ``test`` refused) with 100,000 resources and 30 days of their costs,
+then serves each app in turn in its own process under uvicorn on 127.0.0.1:
+  bare  slack_bolt App, same signing secret, one ``@app.command("/finops")`` that only acks,
+        behind the same route (handlers.slack.slack_route: signature, then dispatch in a thread);
+  ours  app.build_asgi, Web API on a loopback FakeSlack that also takes the response_url answers.
+--clients threads (httpx) send signed ``costs team T`` / ``costs me`` / ``costs resource R`` for
+--duration s; a client of ours waits for its answer before its next command (--no-wait: sends
+again at the ack). Printed per phase: throughput, ack latency (to the HTTP 200) p50/p99/max,
+errors, acks over Slack's 3 s, and for ours send->answer latency. A third phase runs bare again
+paced at ours' request rate (p99 at equal load). Target: p99(ours) / p99(bare) <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from sqlalchemy import Engine, bindparam, create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.types import Date  # noqa: E402
+from sqlmodel import col  # noqa: E402
+
+from bot.config import Config, Team  # noqa: E402
+from storage.db import make_engine, upgrade  # noqa: E402
+from storage.models import CostDaily, Resource, SlackIdentity  # noqa: E402
+from tests.fakes.slack import FakeSlack  # noqa: E402
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench-token"
+LAST_DAY = date(2026, 11, 30)  # fixed data; the server's clock reads the day after, 10:00 UTC
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+SLACK_ACK_LIMIT = 3.0
+OWNERS, TEAMS = 500, 20
+SERVICES = ["AmazonEC2", "AmazonS3", "AmazonRDS", "AWSLambda", "BigQuery", "Cloud SQL",
+            "Virtual Machines", "Storage"]
+_FILL_DAY = text(
+    "INSERT INTO cost_daily (day, resource_id, provider, billing_account_id, sub_account_id, "
+    "sub_account_name, service, region, resource_name, resource_type, currency, billed_cost, "
+    "effective_cost, list_cost) "
+    "SELECT :day, resource_id, provider, 'payer', account_id, account_name, service, region, "
+    "name, resource_type, 'USD', c, c, c * 1.3 FROM (SELECT r.*, "
+    "(1 + (length(r.resource_id) * 7 + :k * 13) % 17) * 0.37 * :factor AS c "
+    "FROM resource r) AS s"
+).bindparams(bindparam("day", type_=Date))
+
+
+def make_config(n_teams: int) -> Config:
+    return Config(teams={f"team-{t:02d}": Team(budget=50_000.0, slack_channel=f"#team-{t:02d}")
+                         for t in range(n_teams)})
+
+
+def user_id(owner: int) -> str:
+    return f"U{owner:06d}"
+
+
+def populate(engine: Engine, *, n_resources: int, days: int, n_owners: int, n_teams: int,
+             seed: int) -> None:
+    """Fresh schema; resources with owners and teams, their daily costs, cached Slack ids."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    rng = random.Random(seed)
+    accounts = [str(rng.randrange(10**11, 10**12)) for _ in range(40)]
+    first = LAST_DAY - timedelta(days=days - 1)
+    rows = []
+    for n in range(n_resources):
+        owner, account = rng.randrange(n_owners), rng.choice(accounts)
+        team = owner % n_teams if rng.random() < 0.95 else rng.randrange(n_teams)
+        rows.append({
+            "resource_id": f"aws:{account}:i-{n:08x}", "provider": "aws", "account_id": account,
+            "account_name": f"acct {account}", "region": "us-east-1",
+            "service": SERVICES[n % len(SERVICES)], "resource_type": "instance",
+            "name": f"svc{n % 300:03d}-{n}", "tags": "{}", "state": "running",
+            "first_seen": first, "last_seen": LAST_DAY, "owner": f"user{owner:03d}@example.com",
+            "team": f"team-{team:02d}", "owner_source": "tag:owner"})
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(Resource), rows[start:start + 10_000])
+        for k in range(days):
+            day = first + timedelta(days=k)
+            conn.execute(_FILL_DAY, {"day": day, "k": k,
+                                     "factor": 0.6 if day.weekday() >= 5 else 1.0})
+        conn.execute(insert(SlackIdentity), [
+            {"email": f"user{o:03d}@example.com", "user_id": user_id(o), "looked_up_at": NOW}
+            for o in range(n_owners)])
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+
+
+# --- the servers (each runs in a child process: `--serve bare|ours`) -------------------------
+
+def _asgi(kind: str, database_url: str, slack_url: str) -> Any:
+    from slack_bolt import Ack, App
+    from slack_sdk import WebClient
+    from starlette.applications import Starlette
+
+    from handlers.slack import slack_route
+
+    if kind == "bare":
+        bare = App(client=WebClient(token=TOKEN, base_url=slack_url), signing_secret=SECRET,
+                   token_verification_enabled=False, process_before_response=False)
+
+        @bare.command("/finops")
+        def _noop(ack: Ack) -> None:
+            ack()
+
+        return Starlette(routes=[slack_route(bare, signing_secret=SECRET)])
+
+    from pydantic import SecretStr
+
+    from app import build_asgi
+    from bot.services import Services
+    from bot.settings import Settings
+    from providers.slack import SlackTransport
+
+    settings = Settings(database_url=database_url, slack_bot_token=SecretStr(TOKEN),
+                        slack_signing_secret=SecretStr(SECRET), slack_api_url=slack_url)
+    services = Services(settings=settings, config=make_config(TEAMS),
+                        engine=make_engine(database_url),
+                        chat=SlackTransport(TOKEN, base_url=slack_url), clock=lambda: NOW)
+    return build_asgi(services)
+
+
+def serve_child(kind: str, database_url: str, slack_url: str) -> None:
+    """Serve until stdin closes; the chosen port goes to stdout as ``PORT <n>``."""
+    import uvicorn
+
+    config = uvicorn.Config(_asgi(kind, database_url, slack_url), host="127.0.0.1",
+                            port=0, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    print(f"PORT {server.servers[0].sockets[0].getsockname()[1]}", flush=True)
+    sys.stdin.read()
+    server.should_exit = True
+    thread.join(timeout=10)
+    os._exit(0)  # listener threads still answering must not hold the process
+
+
+@contextmanager
+def server(kind: str, database_url: str, slack_url: str) -> Iterator[str]:
+    log = Path(tempfile.gettempdir()) / "finops-bench" / f"ack_latency-{kind}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as err:  # Bolt's warnings (e.g. "didn't call ack()") go there
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, "--database-url", database_url,
+             "--slack-url", slack_url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"{kind} server did not start: {line!r}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        warned = sum("didn't call ack()" in line for line in log.read_text().splitlines())
+        if warned:
+            print(f"{'':<16} {kind}: {warned} commands not acked within 3 s (see {log})")
+
+
+# --- the clients ------------------------------------------------------------------------------
+
+class AnsweringSlack(FakeSlack):
+    """The fake Slack, noting when each response_url receives its answer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arrived: dict[str, float] = {}
+        self._cv = threading.Condition()
+
+    def _respond(self, token: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        result = super()._respond(token, headers, body)
+        with self._cv:
+            self.arrived.setdefault(token, time.perf_counter())
+            self._cv.notify_all()
+        return result
+
+    def wait(self, token: str, timeout: float) -> float | None:
+        with self._cv:
+            self._cv.wait_for(lambda: token in self.arrived, timeout)
+            return self.arrived.get(token)
+
+
+@dataclass
+class Stats:
+    """What one phase measured."""
+
+    seconds: float = 0.0
+    acks: list[float] = field(default_factory=list)
+    answers: list[float] = field(default_factory=list)
+    unanswered: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def error(self, kind: str) -> None:
+        with self.lock:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def answered(self, arrived: float | None, sent: float) -> None:
+        with self.lock:
+            if arrived is None:
+                self.unanswered += 1
+            else:
+                self.answers.append(arrived - sent)
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    ts = str(int(time.time()))
+    mac = hmac.new(SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={mac}",
+            "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def run_phase(url: str, fake: AnsweringSlack, *, commands: list[tuple[str, str]], clients: int,
+              duration: float, answers: bool, wait_answer: bool, rate: float | None = None,
+              answer_timeout: float = 60.0, drain: float = 60.0, seed: int = 1) -> Stats:
+    """``clients`` threads sending commands for ``duration`` s (paced to ``rate`` req/s if set).
+
+    With ``answers``, the reply to each command is expected at its response_url: inline before
+    the client's next command (``wait_answer``, up to ``answer_timeout``) or within ``drain``
+    seconds after the phase.
+    """
+    stats = Stats()
+    pending: list[tuple[str, float]] = []  # (token, sent) not waited for inline
+    start = threading.Barrier(clients + 1)
+
+    def client(i: int) -> None:
+        rng = random.Random(seed * 1000 + i)
+        interval = clients / rate if rate else 0.0
+        with httpx.Client(timeout=30) as http:
+            start.wait()
+            t_end = time.perf_counter() + duration
+            next_at = time.perf_counter() + rng.random() * interval
+            while time.perf_counter() < t_end:
+                if interval:
+                    time.sleep(max(0.0, next_at - time.perf_counter()))
+                    next_at += interval * (0.5 + rng.random())
+                uid, text_ = rng.choice(commands)
+                response_url = fake.response_url(f"c{i}")
+                token = response_url.rsplit("/", 1)[1]
+                body = urlencode({
+                    "token": "legacy", "team_id": "T0FAKE", "channel_id": "C0GENERAL",
+                    "user_id": uid, "command": "/finops", "text": text_,
+                    "response_url": response_url, "trigger_id": "1.2.3", "api_app_id": "A0",
+                }).encode()
+                sent = time.perf_counter()
+                try:
+                    resp = http.post(url + "/slack/events", content=body, headers=_signed(body))
+                except httpx.HTTPError as exc:
+                    stats.error(type(exc).__name__)
+                    continue
+                acked = time.perf_counter() - sent
+                if resp.status_code != 200:
+                    stats.error(f"HTTP {resp.status_code}")
+                    continue
+                with stats.lock:
+                    stats.acks.append(acked)
+                if answers and wait_answer:
+                    stats.answered(fake.wait(token, answer_timeout), sent)
+                elif answers:
+                    with stats.lock:
+                        pending.append((token, sent))
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    stats.seconds = time.perf_counter() - began
+    deadline = time.perf_counter() + drain
+    for token, sent in pending:
+        stats.answered(fake.wait(token, max(0.0, deadline - time.perf_counter())), sent)
+    return stats
+
+
+def _pct(data: list[float], q: int) -> float:
+    if len(data) < 2:
+        return data[0] if data else float("nan")
+    return statistics.quantiles(data, n=100, method="inclusive")[q - 1]
+
+
+def show(name: str, s: Stats) -> None:
+    late = sum(a > SLACK_ACK_LIMIT for a in s.acks)
+    ms = [a * 1000 for a in s.acks]
+    print(f"{name:<16} {len(s.acks) / s.seconds:7.1f} req/s (n={len(s.acks)})  "
+          f"ack p50 {_pct(ms, 50):7.1f} ms  "
+          f"p99 {_pct(ms, 99):7.1f} ms  max {max(ms, default=float('nan')):7.1f} ms  "
+          f"errors {sum(s.errors.values())}{' ' + str(s.errors) if s.errors else ''}  "
+          f"late(>3s) {late}")
+    if s.answers or s.unanswered:
+        print(f"{'':<16} answers {len(s.answers)} (+{s.unanswered} not within the timeout): "
+              f"send->reply p50 {_pct(s.answers, 50) * 1000:.0f} ms  "
+              f"p99 {_pct(s.answers, 99) * 1000:.0f} ms  max {max(s.answers) * 1000:.0f} ms")
+
+
+def _pg_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database in (None, "", "test", "postgres"):
+        raise SystemExit(f"refusing database {parsed.database!r}: give one for this benchmark")
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
+                        {"d": parsed.database}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+    return make_engine(url)
+
+
+def prepare(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The database URL, (re)built unless --reuse finds the requested row counts; some ids."""
+    if args.database_url:
+        engine, url = _pg_engine(args.database_url), args.database_url
+    else:
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm") if not args.reuse else ():
+            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{args.db}"
+        engine = make_engine(url)
+    want, started = (args.resources, args.resources * args.days), time.perf_counter()
+    with engine.connect() as conn:
+        have = engine.dialect.has_table(conn, "cost_daily") and (
+            conn.execute(select(func.count()).select_from(Resource)).scalar_one(),
+            conn.execute(select(func.count()).select_from(CostDaily)).scalar_one())
+    if args.reuse and have == want:
+        upgrade(engine)
+        print(f"reused {want[0]:,} resources, {want[1]:,} cost rows ({engine.dialect.name})")
+    else:
+        populate(engine, n_resources=args.resources, days=args.days, n_owners=OWNERS,
+                 n_teams=TEAMS, seed=args.seed)
+        print(f"generated {want[0]:,} resources, {want[1]:,} cost rows ({engine.dialect.name}) "
+              f"in {time.perf_counter() - started:.1f}s (not measured)")
+    with engine.connect() as conn:
+        rids = list(conn.execute(select(col(Resource.resource_id))
+                                 .order_by(col(Resource.resource_id)).limit(2000)).scalars())
+    engine.dispose()
+    return url, rids
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, type_, default, text_ in (
+        ("--resources", int, 100_000, "resources in the database"),
+        ("--days", int, 30, "days of costs per resource"),
+        ("--clients", int, 20, "concurrent client threads"),
+        ("--duration", float, 20.0, "seconds per measured phase"),
+        ("--warmup", float, 3.0, "seconds of unmeasured load before each phase"),
+        ("--seed", int, 5, "seed of the generated data and command mix"),
+    ):
+        parser.add_argument(flag, type=type_, default=default, help=text_)
+    parser.add_argument("--no-wait", action="store_true",
+                        help="clients of ours send again at the ack, not at the answer")
+    parser.add_argument("--no-equal-rate", action="store_true",
+                        help="skip the bare phase paced at ours' request rate")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="PostgreSQL URL (default: $DATABASE_URL, else SQLite)")
+    parser.add_argument("--db", type=Path,
+                        default=Path(tempfile.gettempdir()) / "finops-bench" / "ack_latency.db")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database when it already has the requested row counts")
+    parser.add_argument("--serve", choices=["bare", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument("--slack-url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve_child(args.serve, args.database_url, args.slack_url)
+        return 0
+
+    url, rids = prepare(args)
+    rng = random.Random(args.seed)
+    commands: list[tuple[str, str]] = []
+    for _ in range(3000):
+        uid = user_id(rng.randrange(OWNERS))
+        commands += [(uid, f"costs team team-{rng.randrange(TEAMS):02d}"), (uid, "costs me"),
+                     (uid, f"costs resource {rng.choice(rids)}")]
+    results: dict[str, Stats] = {}
+    fake = AnsweringSlack(token=TOKEN, users={f"user{o:03d}@example.com": user_id(o)
+                                              for o in range(OWNERS)})
+    with fake:
+        for kind in ("bare", "ours"):
+            with server(kind, url, fake.base_url) as base:
+                for seconds, drain in ((args.warmup, 0.0), (args.duration, 60.0)):
+                    if seconds:  # the warm-up's answers still queued are not waited for
+                        results[kind] = run_phase(
+                            base, fake, commands=commands, clients=args.clients,
+                            duration=seconds, answers=kind == "ours",
+                            wait_answer=not args.no_wait, drain=drain)
+            show(kind, results[kind])
+        rate = len(results["ours"].acks) / results["ours"].seconds
+        if not args.no_equal_rate and rate > 0:
+            with server("bare", url, fake.base_url) as base:
+                results["bare@rate"] = run_phase(base, fake, commands=commands,
+                                                 clients=args.clients, duration=args.duration,
+                                                 answers=False, wait_answer=False, rate=rate)
+            show("bare@ours' rate", results["bare@rate"])
+    p99 = {k: _pct(v.acks, 99) for k, v in results.items()}
+    print(f"p99 ratio ours/bare (both closed-loop, {args.clients} clients): "
+          f"{p99['ours'] / p99['bare']:.2f}  (target <= 1.5)")
+    if "bare@rate" in p99:
+        print(f"p99 ratio ours/bare at the same request rate ({rate:.1f} req/s): "
+              f"{p99['ours'] / p99['bare@rate']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
