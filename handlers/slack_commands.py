@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -33,6 +35,17 @@ def caller_email(services: Services, client: WebClient, user_id: str) -> str | N
         return email.lower() if email else None
 
 
+log = logging.getLogger(__name__)
+# Answers are database-bound; more threads add GIL and lock contention, not throughput.
+ANSWER_THREADS = 2
+_answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="finops-answer")
+
+
+def _report(done: Future[None]) -> None:
+    if (exc := done.exception()) is not None:
+        log.error("answering a command failed", exc_info=exc)
+
+
 def _payload(reply: Reply) -> dict[str, Any]:
     return {"text": reply.text, "blocks": reply.blocks,
             "response_type": "ephemeral" if reply.ephemeral else "in_channel"}
@@ -56,16 +69,24 @@ def register(app: App, services: Services) -> None:
             metrics.COMMANDS.labels(verb=verb, outcome="ok").inc()
             return
         ack()  # within Slack's 3 s; the answer follows through response_url
-        email = caller_email(services, client, str(command["user_id"]))
-        if email is None:
-            respond(text="I could not find your email in Slack, so I can't tell which "
-                         "resources are yours.", response_type="ephemeral")
-            metrics.COMMANDS.labels(verb=verb, outcome="no-email").inc()
-            return
-        caller = Caller(email=email, user_id=str(command["user_id"]), origin="slack",
-                        email_of=lambda uid: caller_email(services, client, uid))
-        with session_scope(services.engine) as session:
-            reply = answer(session, config=services.config, caller=caller, text=text,
-                           now=services.now())
-        respond(**_payload(reply))
-        metrics.COMMANDS.labels(verb=verb, outcome="ok").inc()
+        # not on this thread: Bolt has 5 listener threads, and answers running there would hold
+        # every later request's ack behind slow queries (past 3 s under 20 concurrent users)
+        _answers.submit(_answer, services, client, command, respond, text, verb).add_done_callback(
+            _report)
+
+
+def _answer(services: Services, client: WebClient, command: dict[str, Any], respond: Respond,
+            text: str, verb: str) -> None:
+    email = caller_email(services, client, str(command["user_id"]))
+    if email is None:
+        respond(text="I could not find your email in Slack, so I can't tell which "
+                     "resources are yours.", response_type="ephemeral")
+        metrics.COMMANDS.labels(verb=verb, outcome="no-email").inc()
+        return
+    caller = Caller(email=email, user_id=str(command["user_id"]), origin="slack",
+                    email_of=lambda uid: caller_email(services, client, uid))
+    with session_scope(services.engine) as session:
+        reply = answer(session, config=services.config, caller=caller, text=text,
+                       now=services.now())
+    respond(**_payload(reply))
+    metrics.COMMANDS.labels(verb=verb, outcome="ok").inc()
