@@ -51,7 +51,7 @@ class GcpAccount(_Model):
     provider: Literal["gcp"]
     name: str
     billing_account: str | None = None
-    bigquery_table: str  # project.dataset.gcp_billing_export_resource_v1_XXXX
+    bigquery_table: str  # project.dataset.gcp_billing_export_resource_v1_<BILLING_ACCOUNT>
     project: str | None = None  # project that runs the query (defaults to the table's)
     endpoint_url: str | None = None  # BigQuery API root, e.g. http://127.0.0.1:9050
     billing_endpoint_url: str | None = None  # Cloud Billing API root (discovery)
