@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.blocks_notify import AlertView, anomaly_message, breakdown_message
+from bot.blocks_notify import AlertView, anomaly_line, anomaly_message, breakdown_message
 from bot.config import Config
 from storage import anomalies, costs, resources
 from storage.models import Anomaly
@@ -92,7 +92,5 @@ def on_button(session: Session, *, action_id: str, anomaly_id: int, by: str, now
 
 def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:
     """One line per open anomaly of ``series`` (None: of every scope)."""
-    from bot.blocks_notify import anomaly_line
-
     return [anomaly_line(a.series, a.day, a.actual, a.expected, a.currency)
             for a in anomalies.open_for(session, series=series)]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from bot.errors import ConfigError
 from bot.services import Services
-from storage.db import alembic_config, is_sqlite, upgrade
+from storage import costs
+from storage.db import alembic_config, is_sqlite, session_scope, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +31,18 @@ def check_schema(services: Services) -> None:
 
 
 def prepare(services: Services) -> None:
-    """Check the schema; with the demo config, (re)load the demo data, which ends yesterday.
+    """Check the schema; with the demo config, load the demo data unless it already ends yesterday.
 
-    Re-ingesting replaces the period, so this is idempotent; manual owner changes persist.
+    The demo is generated relative to today, so a database loaded on an earlier day is refreshed
+    (re-ingesting replaces the period; manual owner changes persist). A current one is left alone,
+    so one-shot CLI commands do not re-ingest and re-scan every time.
     """
     check_schema(services)
-    if services.settings.uses_demo:
+    if not services.settings.uses_demo:
+        return
+    with session_scope(services.engine) as session:
+        stored = costs.date_range(session)
+    if stored is None or stored[1] < services.now().date() - timedelta(days=1):
         from bot.jobs import run_job
 
         log.info("loading the demo: %s", run_job(services, "ingest"))

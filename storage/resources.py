@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
@@ -167,8 +167,6 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
         and (res.owner, res.team, res.owner_source) != (a.owner, a.team, a.source)
     ]
     if changed:
-        from sqlalchemy import bindparam
-
         stmt = (
             update(Resource)
             .where(col(Resource.resource_id) == bindparam("rid"))
