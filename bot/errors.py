@@ -6,7 +6,8 @@
     ├── CommandError            bad `/finops` command text (the message is shown to the caller)
     └── ProviderError           a cloud, chat or ticket API failed
         ├── ProviderAuthError   credentials refused
-        └── ProviderThrottled   rate limited; retry later
+        ├── ProviderThrottled   rate limited; retry later
+        └── ResourceGone        the resource acted on does not exist (any more)
 
 Edges translate library exceptions into these with ``raise ... from exc``; the CLI and the HTTP
 layer turn them into a one-line message or a status code.
@@ -41,3 +42,7 @@ class ProviderAuthError(ProviderError):
 
 class ProviderThrottled(ProviderError):
     """The provider rate-limited us; the call may succeed later."""
+
+
+class ResourceGone(ProviderError):
+    """The resource to stop or start does not exist (any more); destroying it is a no-op."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -184,6 +184,50 @@ def resource_id_from_arn(arn: str) -> tuple[str, str, str, str, str]:
     return arn, service, region, account, kind if sep else ""
 
 
+class AwsClients:
+    """The boto3 clients of one configured account: one per (service, region), made on first use
+    with the account's endpoint and the bot's retry policy, and closed together."""
+
+    def __init__(
+        self, account: AwsAccount, *, session: boto3.Session | None = None, max_attempts: int = 5
+    ) -> None:
+        self.account = account
+        self._session = session or boto3.Session()
+        # botocore's "max_attempts" counts retries only; "total_max_attempts" includes the first
+        # call, so max_attempts=1 here means one call and no retry. The "standard" mode retries
+        # throttling (Throttling, RequestLimitExceeded...) and transient errors with exponential
+        # backoff; what is still failing after the last attempt is raised.
+        self._config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts})
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client of ``service`` in ``region`` (default: the account's first region)."""
+        region = region or self.account.regions[0]
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._session.client(
+                service,
+                region_name=region,
+                endpoint_url=self.account.endpoint_url,
+                config=self._config,
+            )
+        return self._clients[key]
+
+    @contextmanager
+    def calling(self, call: str) -> Iterator[None]:
+        """Translate botocore failures inside the block into the bot's errors."""
+        try:
+            yield
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, account=self.account.name, call=call) from exc
+
+    def close(self) -> None:
+        """Close the HTTP connections of every client made so far."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
 class AwsSource:
     """One AWS account as a cost source (Data Export or Cost Explorer) and an inventory."""
 
@@ -197,38 +241,19 @@ class AwsSource:
     ) -> None:
         self.name = account.name
         self.account = account
-        self._session = session or boto3.Session()
-        # botocore's "max_attempts" counts retries only; "total_max_attempts" includes the first
-        # call, so max_attempts=1 here means one call and no retry
-        self._config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts})
+        self._clients = AwsClients(account, session=session, max_attempts=max_attempts)
         self._clock = clock
-        self._clients: dict[tuple[str, str], Any] = {}
         self._caller_account: str | None = None
 
     def close(self) -> None:
         """Close the HTTP connections of every client made so far."""
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        self._clients.close()
 
     def _client(self, service: str, region: str | None = None) -> Any:
-        region = region or self.account.regions[0]
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self._session.client(
-                service,
-                region_name=region,
-                endpoint_url=self.account.endpoint_url,
-                config=self._config,
-            )
-        return self._clients[key]
+        return self._clients.client(service, region)
 
-    @contextmanager
-    def _calling(self, call: str) -> Iterator[None]:
-        try:
-            yield
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, account=self.name, call=call) from exc
+    def _calling(self, call: str) -> AbstractContextManager[None]:
+        return self._clients.calling(call)
 
     def caller_account(self) -> str:
         """The account id our credentials belong to (cached)."""

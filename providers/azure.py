@@ -136,7 +136,7 @@ class AzureSource:
 
     @contextmanager
     def _client(self) -> Iterator[CostManagementClient]:
-        credential = self.credential or _default_credential(self.name)
+        credential = self.credential or default_credential(self.name)
         extra: dict[str, Any] = {"base_url": self.endpoint_url} if self.endpoint_url else {}
         with CostManagementClient(credential, **extra, **self.client_options) as client:
             yield client
@@ -235,9 +235,11 @@ def _parse(values: Mapping[str, Any]) -> tuple[date, str, str, float, dict[str, 
     return day, resource, str(values["Currency"]), float(cost), dims
 
 
-def translate_error(exc: AzureError, *, account: str, call: str) -> ProviderError:
-    """The finops error for an azure-core exception."""
-    where = f"azure account {account!r}: Cost Management {call}"
+def translate_error(
+    exc: AzureError, *, account: str, call: str, service: str = "Cost Management"
+) -> ProviderError:
+    """The finops error for an azure-core exception raised by ``service``'s ``call``."""
+    where = f"azure account {account!r}: {service} {call}"
     status = getattr(exc, "status_code", None)
     odata = getattr(exc, "error", None)
     code = getattr(odata, "code", None) or type(exc).__name__
@@ -254,7 +256,8 @@ def translate_error(exc: AzureError, *, account: str, call: str) -> ProviderErro
     return ProviderError(f"{where} failed ({detail})")
 
 
-def _default_credential(account: str) -> TokenCredential:
+def default_credential(account: str) -> TokenCredential:
+    """azure-identity's DefaultAzureCredential (imported only when no credential is given)."""
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError as exc:

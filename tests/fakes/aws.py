@@ -14,13 +14,18 @@ config files, so nothing can reach real AWS even if an endpoint were left unset.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from tests.fakes.http import Call, FakeServer, Reply
 
 DEFAULT_ACCOUNT = "123456789012"  # the account moto's STS reports for any credentials
 
@@ -92,6 +97,28 @@ class MotoServer:
             endpoint_url=self.endpoint_url,
         )
 
+    def run_instance(self, region: str = "us-east-1", **tags: str) -> str:
+        """Launch one EC2 instance (from an image moto ships) and return its id."""
+        ec2 = self.client("ec2", region)
+        try:
+            pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
+            spec = {"TagSpecifications": [{"ResourceType": "instance", "Tags": pairs}]}
+            reply = ec2.run_instances(
+                ImageId="ami-12c6146b", MinCount=1, MaxCount=1, **(spec if tags else {})
+            )
+            return str(reply["Instances"][0]["InstanceId"])
+        finally:
+            ec2.close()
+
+    def instance_state(self, instance_id: str, region: str = "us-east-1") -> str:
+        """The EC2 state name of an instance, as moto holds it."""
+        ec2 = self.client("ec2", region)
+        try:
+            page = ec2.describe_instances(InstanceIds=[instance_id])
+            return str(page["Reservations"][0]["Instances"][0]["State"]["Name"])
+        finally:
+            ec2.close()
+
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
@@ -116,3 +143,58 @@ def aws(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     moto_server.reset()
     yield moto_server
+
+
+def ec2_error(status: int, code: str, message: str) -> Reply:
+    """EC2's XML error answer (the Query protocol's ``Response/Errors/Error``)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"</Errors><RequestID>{uuid.uuid4()}</RequestID></Response>"
+    )
+    return Reply(status, body.encode(), {"Content-Type": "text/xml;charset=UTF-8"})
+
+
+def throttled() -> Reply:
+    """What EC2 answers a caller over its request rate."""
+    return ec2_error(503, "RequestLimitExceeded", "Request limit exceeded.")
+
+
+def action_of(call: Call) -> str:
+    """The EC2 Query API action of a call (``Action=StopInstances`` in the form body)."""
+    form = parse_qs(call.body.decode()) if call.body else {}
+    values = form.get("Action") or call.query.get("Action") or [""]
+    return values[0]
+
+
+class MotoProxy(FakeServer):
+    """A loopback hop in front of moto: forwards every call to it, unless a failure queued with
+    :meth:`FakeServer.fail_next` (EC2's throttling or auth errors, a 500) answers instead.
+
+    moto serves EC2 faithfully but cannot be told to throttle; this puts the service's error
+    answers on the wire for the real client, its retry handler and parser, and records calls.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream
+
+    def handle(self, call: Call) -> Reply:
+        query = f"?{urlencode(call.query, doseq=True)}" if call.query else ""
+        request = urllib.request.Request(
+            self.upstream + call.path + query,
+            data=call.body if call.method not in ("GET", "HEAD") else None,
+            method=call.method,
+            headers={k: v for k, v in call.headers.items() if k not in ("host", "content-length")},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, headers, body = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as exc:  # moto's own error answers, passed on
+            with exc:
+                status, headers, body = exc.code, exc.headers, exc.read()
+        return Reply(status, body, {"Content-Type": headers.get("Content-Type", "text/xml")})
+
+    def actions(self) -> list[str]:
+        """The EC2 actions received, in order."""
+        return [action_of(c) for c in self.calls]
