@@ -36,6 +36,8 @@ class EnvView:
     rate: Mapping[str, float] = field(default_factory=dict)  # cost per day, per currency
     resources: int = 0
     max_booking: str = "7d"
+    deploys: Sequence[str] = ()  # the last deploys, one mrkdwn line each, newest first
+    version: str = "unknown"  # what runs there: the last successful deploy
 
 
 def when(moment: datetime) -> str:
@@ -88,11 +90,12 @@ def status_line(view: EnvView) -> str:
     return f"booked by {who(view.held)} until {when(view.held.until)}{ticket}"
 
 
-def envs_message(views: Sequence[EnvView]) -> Message:
-    """`/finops envs`: each environment with its state and buttons."""
+def envs_message(views: Sequence[EnvView], unknown: Sequence[str] = ()) -> Message:
+    """`/finops envs`: each environment with its state and buttons; ``unknown``: environments
+    deployed to that the config does not know (shown to admins)."""
     if not views:
         text = "No shared environments are configured."
-        return text, [_section(text)]
+        return text, [_section(text)] + _unknown(unknown)
     blocks: list[Block] = [{"type": "header",
                             "text": {"type": "plain_text", "text": "Shared environments"}}]
     for view in views[:_MAX_LISTED]:
@@ -100,8 +103,26 @@ def envs_message(views: Sequence[EnvView]) -> Message:
         blocks += [_section(f"*{view.name}* — {status_line(view)}{waiting}"), buttons(view)]
     if len(views) > _MAX_LISTED:
         blocks.append(_context(f"Showing {_MAX_LISTED} of {len(views)}; `env E` shows one."))
+    blocks += _unknown(unknown)
     free = sum(v.held is None for v in views)
     return f"Shared environments: {free} of {len(views)} free", blocks
+
+
+def _unknown(names: Sequence[str]) -> list[Block]:
+    if not names:
+        return []
+    return [_context("Deploys to environments not in the config: " + ", ".join(names[:10])
+                     + (f" and {len(names) - 10} more" if len(names) > 10 else ""))]
+
+
+def _lines(lines: Sequence[str], limit: int = 1800) -> str:
+    """Whole lines while they fit a section field (Slack allows 2000 characters)."""
+    kept: list[str] = []
+    for line in lines:
+        if sum(len(k) + 1 for k in kept) + len(line) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def env_message(view: EnvView) -> Message:
@@ -113,8 +134,8 @@ def env_message(view: EnvView) -> Message:
         ("Ticket", (held.ticket if held and held.ticket else "none")),
         ("Queue", ", ".join(view.queue) if view.queue else "nobody waiting"),
         ("Cost per day", costs_text(view.rate)),
-        ("Last deploys", "no deploys recorded"),
-        ("Current version", "unknown"),
+        ("Last deploys", _lines(view.deploys) or "no deploys recorded"),
+        ("Current version", view.version[:1800]),
     ]
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Environment {view.name}"}},

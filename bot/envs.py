@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
-from bot import blocks_envs, booking
+from bot import blocks_envs, booking, deploys
 from bot.blocks_envs import EnvView, Message
 from bot.booking import Held
 from bot.commands import Command
@@ -299,11 +299,14 @@ def answer(session: Session, *, config: Config, command: Command, actor: Actor,
            now: datetime) -> Message:
     """The reply to an environment command; CommandError for bad input (nothing changes)."""
     if command.verb == "envs":
+        unknown = (deploys.unknown_environments(session) if actor.email in config.admins
+                   else [])
         return blocks_envs.envs_message([view(session, config, env, now=now, with_costs=False)
-                                         for env in config.environments])
+                                         for env in config.environments], unknown)
     env = environment(config, command.target)
     if command.verb == "env":
-        return blocks_envs.env_message(view(session, config, env, now=now))
+        return blocks_envs.env_message(
+            deploys.with_deploys(session, config, view(session, config, env, now=now)))
     if command.verb == "book":
         until = booking.end_from_text(env, command.duration or "", now=now)
         ticket = booking.check_ticket(command.ticket)

@@ -10,41 +10,38 @@ channel message, revoke hooks, Jira comment) run after the answer.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 from typing import Any
 
 import anyio.to_thread
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from bot import envs, metrics
+from bot import envs
 from bot.envs_effects import run_effects
 from bot.services import Services
+from handlers.inbound import (
+    MAX_BODY_BYTES,
+    answer,
+    body_hash,
+    json_object,
+    secret_of,
+    valid_signature,
+)
 from storage.claims import first_time
 from storage.db import session_scope
 
+__all__ = ["MAX_BODY_BYTES", "handle", "jira_route", "valid_signature"]
+
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 1_000_000
 PATH = "/webhooks/jira"
-
-
-def valid_signature(body: bytes, header: str, *, secret: str | None) -> bool:
-    """``sha256=<hex HMAC-SHA256(secret, body)>``, compared in constant time."""
-    if not secret or not header.startswith("sha256="):
-        return False
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
 
 
 def _answer(status: int, body: dict[str, Any],
             background: BackgroundTask | None = None) -> Response:
-    metrics.HTTP_REQUESTS.labels(path=PATH, status=str(status)).inc()
-    return JSONResponse(body, status_code=status, background=background)
+    return answer(PATH, status, body, background)
 
 
 def _status_change(payload: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -87,8 +84,7 @@ def handle(services: Services, payload: dict[str, Any], delivery: str) -> dict[s
 
 
 def jira_route(services: Services) -> Route:
-    secret_value = services.settings.jira_webhook_secret
-    secret = secret_value.get_secret_value() if secret_value is not None else None
+    secret = secret_of(services.settings.jira_webhook_secret)
     if secret is None:
         log.warning("JIRA_WEBHOOK_SECRET is not set: %s answers 401 to every request", PATH)
 
@@ -98,14 +94,12 @@ def jira_route(services: Services) -> Route:
             return _answer(413, {"error": "request too large"})
         if not valid_signature(body, request.headers.get("x-hub-signature", ""), secret=secret):
             return _answer(401, {"error": "invalid signature"})
-        try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        payload = json_object(body)
+        if payload is None:
             return _answer(400, {"error": "malformed JSON"})
-        if not isinstance(payload, dict) or not isinstance(payload.get("webhookEvent"), str):
+        if not isinstance(payload.get("webhookEvent"), str):
             return _answer(400, {"error": "not a Jira webhook event"})
-        delivery = (request.headers.get("x-atlassian-webhook-identifier")
-                    or "sha256:" + hashlib.sha256(body).hexdigest())
+        delivery = request.headers.get("x-atlassian-webhook-identifier") or body_hash(body)
         result = await anyio.to_thread.run_sync(handle, services, payload, delivery[:256])
         background = (BackgroundTask(run_effects, services) if result.get("released")
                       else None)
