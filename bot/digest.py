@@ -102,7 +102,7 @@ def build(inputs: DigestInputs, *, now: datetime) -> Digest:
         anomalies=list(inputs.anomalies),
         unowned=list(inputs.unowned),
         expiring=sorted(((n, at) for n, at in inputs.expiring if now <= at <= soon),
-                        key=lambda item: item[1]),
+                        key=lambda item: (item[1], item[0])),
         saved_mtd=inputs.saved_mtd,
         chart_days=[yesterday - timedelta(days=i) for i in range(29, -1, -1)],
     )

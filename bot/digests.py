@@ -7,7 +7,6 @@ replica posts nothing new; a digest skipped as noise is recorded as delivered to
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,8 +20,7 @@ from bot.delivery import deliver_once
 from bot.digest import Digest, DigestInputs, build, is_noise
 from bot.identity import resolve_slack_ids
 from bot.services import Services
-from bot.ttl import expiry_from_tags
-from storage import anomalies, costs, resources, savings
+from storage import anomalies, costs, lifecycle, resources, rollup, savings
 from storage.db import session_scope
 
 WINDOW_DAYS = 35
@@ -55,6 +53,26 @@ def digest_for(session: Session, *, config: Config, scope: str, now: datetime) -
     )
 
 
+def _recent_costs(
+    session: Session, *, yesterday: date, metric: str
+) -> list[tuple[str, str, float, float]]:
+    """Per resource and currency: cost in the week ending yesterday and in the week before.
+
+    From the snapshot the last ingest left for that day, else from the daily costs.
+    """
+    snapshot = rollup.recent(session, as_of=yesterday, metric=metric)
+    if snapshot is not None:
+        return snapshot
+    found: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for offset in (0, 7):
+        end = yesterday - timedelta(days=offset)
+        for rid, currency, cost in costs.grouped(
+            session, by=["resource"], start=end - timedelta(days=6), end=end, metric=metric
+        ):
+            found[(rid, currency)][offset // 7] += cost
+    return [(rid, currency, this, before) for (rid, currency), (this, before) in found.items()]
+
+
 def load_all(session: Session, config: Config, *, today: date, now: datetime) -> list[Built]:
     """Every team's and owner's digest, from a handful of bulk queries."""
     metric = config.cost_metric
@@ -63,45 +81,44 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
     by_scope: dict[str, dict[str, dict[date, float]]] = defaultdict(lambda: defaultdict(dict))
     currency_spend: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for dim in ("team", "owner"):
-        for key, service, day, currency, cost in costs.grouped(
-            session, by=[dim, "service", "day"], start=start, end=yesterday, metric=metric
+        for key, service, day, currency, cost in rollup.scope_series(
+            session, dim=dim, start=start, end=yesterday, metric=metric
         ):
             scope = f"{dim}:{key}"
             currency_spend[scope][currency] += cost
             series = by_scope[f"{scope}|{currency}"].setdefault(service, {})
             series[day] = series.get(day, 0.0) + cost
 
-    stored = {r.resource_id: r for r in resources.all_resources(session)}
-    weeks: list[dict[str, defaultdict[str, defaultdict[str, float]]]] = []
-    for offset in (0, 7):
-        end = yesterday - timedelta(days=offset)
-        per_scope: dict[str, defaultdict[str, defaultdict[str, float]]] = defaultdict(_nested)
-        for rid, currency, cost in costs.grouped(
-            session, by=["resource"], start=end - timedelta(days=6), end=end, metric=metric
-        ):
-            res = stored.get(rid)
-            owner = res.owner if res and res.owner else "unowned"
-            team = res.team if res and res.team else "unowned"
-            names = {
-                "service": res.service if res else "",
-                "account": res.account_id if res else "",
-                "resource": (res.name or rid) if res else rid,
-            }
+    stored = {r.resource_id: r for r in resources.summaries(session)}
+    weeks: list[dict[str, defaultdict[str, defaultdict[str, float]]]] = [
+        defaultdict(_nested),
+        defaultdict(_nested),
+    ]
+    for rid, currency, *week_costs in _recent_costs(session, yesterday=yesterday, metric=metric):
+        res = stored.get(rid)
+        owner = res.owner if res and res.owner else "unowned"
+        team = res.team if res and res.team else "unowned"
+        names = {
+            "service": res.service if res else "",
+            "account": res.account_id if res else "",
+            "resource": (res.name or rid) if res else rid,
+        }
+        for per_scope, cost in zip(weeks, week_costs, strict=True):
+            if not cost:
+                continue
             for scope in (f"team:{team}|{currency}", f"owner:{owner}|{currency}"):
                 for dim in _DIMENSIONS:
                     per_scope[scope][dim][names[dim]] += cost
-        weeks.append(per_scope)
 
     unowned: dict[str, list[str]] = defaultdict(list)
-    expiring: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for res in stored.values():
-        label = res.name or res.resource_id
         if res.team and res.owner_source in ("team-default", "unowned"):
-            unowned[f"team:{res.team}"].append(label)
-        expiry = expiry_from_tags(json.loads(res.tags or "{}"), first_seen=res.first_seen)
-        if expiry is not None and expiry.at is not None:
+            unowned[f"team:{res.team}"].append(res.name or res.resource_id)
+    expiring: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for rid, at in lifecycle.expiring(session, start=now, end=now + timedelta(hours=72)):
+        if (res := stored.get(rid)) is not None:
             for scope in (f"team:{res.team}", f"owner:{res.owner}"):
-                expiring[scope].append((label, expiry.at))
+                expiring[scope].append((res.name or rid, at))
 
     fresh = anomalies.created_since(session, since=now - timedelta(days=1))
     alerts: dict[str, list[str]] = defaultdict(list)

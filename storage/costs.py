@@ -13,12 +13,13 @@ from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, col
 
 from bot.records import DailyCost
+from storage import rollup
 from storage.db import insert_rows
 from storage.models import CostDaily, Resource
 
 GroupBy = Literal["owner", "team", "service", "account", "resource", "day", "provider"]
+UNOWNED = rollup.UNOWNED
 GROUP_BYS: tuple[str, ...] = ("owner", "team", "service", "account", "resource", "day", "provider")
-UNOWNED = "unowned"
 _RESOURCE: Table = Resource.__table__  # type: ignore[attr-defined]
 _COST_DAILY: Table = CostDaily.__table__  # type: ignore[attr-defined]
 _COST_COLUMNS = (
@@ -76,6 +77,11 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
         for r in rows
     ]  # fmt: skip
     insert_rows(session, _COST_DAILY, _COST_COLUMNS, values)
+    if periods:
+        lo = min(span[0] for span in periods.values())
+        hi = max(span[1] for span in periods.values())
+        rollup.refresh_days(session, start=lo, end=hi)
+        rollup.forget_recent(session, start=lo, end=hi)
     return ReplaceResult(deleted=deleted, written=len(values), periods=periods)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
+from storage import rollup
 from storage.models import OwnerOverride, Resource
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
@@ -101,6 +103,28 @@ def all_resources(session: Session) -> list[Resource]:
     return list(session.scalars(select(Resource).order_by(Resource.resource_id)))
 
 
+class Summary(NamedTuple):
+    """The columns of a resource that digests read, without the ORM's per-object cost."""
+
+    resource_id: str
+    owner: str | None
+    team: str | None
+    owner_source: str
+    service: str
+    account_id: str
+    name: str
+    tags: str
+    first_seen: date
+
+
+def summaries(session: Session) -> list[Summary]:
+    """Every resource as a :class:`Summary` (100,000 in a fraction of the ORM's time)."""
+    stmt = select(*(getattr(Resource, name) for name in Summary._fields))
+    if session.autoflush:
+        session.flush()
+    return [Summary(*row) for row in session.connection().execute(stmt)]
+
+
 def get(session: Session, *, resource: str) -> Resource | None:
     """A resource by id, or by name when the name is unique."""
     found = session.get(Resource, resource)
@@ -166,6 +190,12 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
         if (res := current.get(rid)) is not None
         and (res.owner, res.team, res.owner_source) != (a.owner, a.team, a.source)
     ]
+    moved = {
+        p
+        for rid, a in assignments.items()
+        if (res := current.get(rid)) is not None and (res.team, res.owner) != (a.team, a.owner)
+        for p in (rollup.pair(res.team, res.owner), rollup.pair(a.team, a.owner))
+    }
     if changed:
         stmt = (
             update(Resource)
@@ -175,4 +205,6 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
             )
         )
         session.connection().execute(stmt, changed)
+        # the costs of resources that changed team or owner move between rollup pairs
+        rollup.refresh_pairs(session, pairs=moved)
     return len(changed)

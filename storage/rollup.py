@@ -1,0 +1,174 @@
+"""Rollups of ``cost_daily`` that digests read: cost per scope and day, recent cost per resource.
+
+``cost_scope_daily`` holds the daily cost per (team, owner, service, currency). It is kept
+exact by the two writers that can change it: ``storage.costs.replace_costs`` recomputes the days
+it replaced, and ``storage.resources.save_assignments`` recomputes the (team, owner) pairs whose
+membership changed. Both recompute from ``cost_daily`` joined to ``resource`` inside the
+caller's transaction, so the rollup is never half-updated.
+
+``resource_recent_cost`` holds each resource's cost over the 7 days ending ``as_of`` and the 7
+days before: one snapshot, refreshed after each ingest and dropped when costs in its window are
+replaced. Readers fall back to ``cost_daily`` when it is not for the day they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, case, delete, func, insert, literal, or_, select
+from sqlmodel import Session, col
+
+from storage.models import CostDaily, CostScopeDaily, Resource, ResourceRecentCost
+
+UNOWNED = "unowned"
+_SCOPE: Table = CostScopeDaily.__table__  # type: ignore[attr-defined]
+_RECENT: Table = ResourceRecentCost.__table__  # type: ignore[attr-defined]
+_MAX_PAIRS = 200  # more changed (team, owner) pairs than this: recompute every day instead
+_METRICS = {"BilledCost": "billed", "EffectiveCost": "effective", "ListCost": "list"}
+
+_TEAM = func.coalesce(col(Resource.team), literal(UNOWNED))
+_OWNER = func.coalesce(col(Resource.owner), literal(UNOWNED))
+_COSTS = (col(CostDaily.billed_cost), col(CostDaily.effective_cost), col(CostDaily.list_cost))
+
+
+def _scope_rows(*conditions: Any) -> Any:
+    """SELECT of rollup rows from cost_daily joined to resource, for the given conditions."""
+    keys = (col(CostDaily.day), _TEAM, _OWNER, col(CostDaily.service), col(CostDaily.currency))
+    return (
+        select(*keys, *(func.sum(c) for c in _COSTS))
+        .select_from(CostDaily)
+        .outerjoin(Resource, col(Resource.resource_id) == col(CostDaily.resource_id))
+        .where(*conditions)
+        .group_by(*keys)
+    )
+
+
+_SCOPE_COLUMNS = (
+    "day", "team", "owner", "service", "currency", "billed_cost", "effective_cost", "list_cost",
+)  # fmt: skip
+
+
+def refresh_days(session: Session, *, start: date, end: date) -> None:
+    """Recompute the rollup for days in [start, end] (after those days' costs changed)."""
+    day = col(CostScopeDaily.day)
+    session.execute(delete(CostScopeDaily).where(day >= start, day <= end))
+    rows = _scope_rows(col(CostDaily.day) >= start, col(CostDaily.day) <= end)
+    session.execute(insert(_SCOPE).from_select(_SCOPE_COLUMNS, rows))
+
+
+def rebuild(session: Session) -> None:
+    """Recompute the whole rollup."""
+    session.execute(delete(CostScopeDaily))
+    session.execute(insert(_SCOPE).from_select(_SCOPE_COLUMNS, _scope_rows()))
+
+
+def refresh_pairs(session: Session, *, pairs: Iterable[tuple[str, str]]) -> None:
+    """Recompute every day of the given (team, owner) pairs, after resources moved between them.
+
+    Every cost row has a resource row (ingest upserts them in the same transaction), so a
+    pair's cost rows are those of the resources now in it.
+    """
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return
+    if len(wanted) > _MAX_PAIRS:
+        rebuild(session)
+        return
+    session.execute(
+        delete(CostScopeDaily).where(
+            or_(
+                *(
+                    and_(col(CostScopeDaily.team) == t, col(CostScopeDaily.owner) == o)
+                    for t, o in wanted
+                )
+            )
+        )
+    )
+    members = select(col(Resource.resource_id)).where(
+        or_(*(and_(_TEAM == t, _OWNER == o) for t, o in wanted))
+    )
+    rows = _scope_rows(col(CostDaily.resource_id).in_(members))
+    session.execute(insert(_SCOPE).from_select(_SCOPE_COLUMNS, rows))
+
+
+def pair(team: str | None, owner: str | None) -> tuple[str, str]:
+    """The rollup's (team, owner) key of a resource's assignment."""
+    return (team or UNOWNED, owner or UNOWNED)
+
+
+def scope_series(
+    session: Session, *, dim: str, start: date, end: date, metric: str
+) -> list[tuple[str, str, date, str, float]]:
+    """Rows of (team or owner, service, day, currency, cost) for days in [start, end]."""
+    key = {"team": col(CostScopeDaily.team), "owner": col(CostScopeDaily.owner)}[dim]
+    cost = getattr(CostScopeDaily, f"{_METRICS[metric]}_cost")
+    keys = (key, col(CostScopeDaily.service), col(CostScopeDaily.day), col(CostScopeDaily.currency))
+    stmt = (
+        select(*keys, func.sum(cost))
+        .where(col(CostScopeDaily.day) >= start, col(CostScopeDaily.day) <= end)
+        .group_by(*keys)
+    )
+    return [
+        (str(k), str(s), d if isinstance(d, date) else date.fromisoformat(str(d)), str(c), float(v))
+        for k, s, d, c, v in session.connection().execute(stmt)
+    ]
+
+
+def refresh_recent(session: Session, *, as_of: date) -> None:
+    """Replace the recent-cost snapshot with one for the 7 + 7 days ending ``as_of``."""
+    split = as_of - timedelta(days=6)
+    first = as_of - timedelta(days=13)
+    day = col(CostDaily.day)
+
+    def part(cost: Any, recent: bool) -> Any:
+        inside = day >= split if recent else day < split
+        return func.coalesce(func.sum(case((inside, cost), else_=0.0)), 0.0)
+
+    rows = (
+        select(
+            col(CostDaily.resource_id),
+            col(CostDaily.currency),
+            literal(as_of),
+            *(part(c, True) for c in _COSTS),
+            *(part(c, False) for c in _COSTS),
+        )
+        .where(day >= first, day <= as_of)
+        .group_by(col(CostDaily.resource_id), col(CostDaily.currency))
+    )
+    session.execute(delete(ResourceRecentCost))
+    columns = (
+        "resource_id", "currency", "as_of", "billed_week", "effective_week", "list_week",
+        "billed_before", "effective_before", "list_before",
+    )  # fmt: skip
+    session.execute(insert(_RECENT).from_select(columns, rows))
+
+
+def forget_recent(session: Session, *, start: date, end: date) -> None:
+    """Drop the snapshot if costs of a day in its window were replaced."""
+    as_of = session.scalars(select(col(ResourceRecentCost.as_of)).limit(1)).first()
+    if as_of is None:
+        return
+    stored = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    if start <= stored and end >= stored - timedelta(days=13):
+        session.execute(delete(ResourceRecentCost))
+
+
+def recent(
+    session: Session, *, as_of: date, metric: str
+) -> list[tuple[str, str, float, float]] | None:
+    """(resource, currency, cost this week, cost the week before), or None if no snapshot
+    for ``as_of`` exists."""
+    name = _METRICS[metric]
+    stmt = select(
+        col(ResourceRecentCost.resource_id),
+        col(ResourceRecentCost.currency),
+        col(ResourceRecentCost.as_of),
+        getattr(ResourceRecentCost, f"{name}_week"),
+        getattr(ResourceRecentCost, f"{name}_before"),
+    )
+    rows = session.connection().execute(stmt).all()
+    if not rows or str(rows[0][2]) != as_of.isoformat():
+        return None
+    return [(str(r), str(c), float(w), float(b)) for r, c, _, w, b in rows]
