@@ -221,6 +221,7 @@ class HomeView:
     anomalies: Sequence[str]
     expiring: Sequence[tuple[str, datetime]]
     bookings: Sequence[str] = ()
+    saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
 
 
 def home_view(h: HomeView) -> dict[str, Any]:
@@ -244,4 +245,7 @@ def home_view(h: HomeView) -> dict[str, Any]:
             + (_bullets([f"`{n}` at {at:%a %b %d %H:%M} UTC" for n, at in h.expiring]) or "_none_")
         )
     )
+    if h.saved_mtd > 0:
+        out.append(_context(f":moneybag: finops-bot's stops and destroys saved you "
+                            f"{money(h.saved_mtd, cur)} this month."))
     return {"type": "home", "blocks": out}

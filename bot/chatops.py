@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import alerts, blocks, blocks_notify, digests, envs
+from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, lifecycle_run
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
 from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
@@ -68,10 +68,18 @@ def _dispatch(
     if envs.handles(config, command):
         actor = envs.Actor(email=caller.email, user_id=caller.user_id, origin=caller.origin)
         return Reply(*envs.answer(session, config=config, command=command, actor=actor, now=now))
-    if command.verb == "extend":
-        known = ", ".join(e.name for e in config.environments) or "none configured"
-        raise CommandError(f"`extend` of a resource TTL is not available in this version yet "
-                           f"(environments: {known}).")
+    if command.verb == "ttl":
+        view = lifecycle_run.ttl_view(session, config=config, target=command.target or "",
+                                      now=now)
+        return Reply(*blocks_lifecycle.ttl_message(view))
+    if command.verb == "extend":  # not an environment: a resource's TTL
+        return Reply(*lifecycle_run.extend(session, config=config, target=command.target or "",
+                                           text=command.duration or "", by=caller.email,
+                                           now=now))
+    if command.verb in ("pause-actions", "resume-actions"):
+        return Reply(*lifecycle_run.set_paused(session, config=config, by=caller.email, now=now,
+                                               paused=command.verb == "pause-actions"),
+                     ephemeral=False)
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 

@@ -6,6 +6,7 @@
     envs                                  env E
     book E DURATION [JIRA-KEY]            release E
     extend (E | R) DURATION               ttl R
+    pause-actions                         resume-actions       (admins)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ envs                                   shared environments and who holds them
 env E                                  one environment: booking, deploys, cost
 book E DURATION [JIRA-KEY]             release E
 extend (E | R) DURATION                ttl R
+pause-actions | resume-actions         stop or restart every stop/destroy (admins)
 DURATION: 30m, 4h, 3d, 1w or an ISO date/time"""
 
 
@@ -112,7 +114,7 @@ def parse(text: str) -> Command:
     if not words:
         return Command("help")
     verb, rest = words[0].lower(), words[1:]
-    if verb in ("help", "anomalies", "digest", "envs"):
+    if verb in ("help", "anomalies", "digest", "envs", "pause-actions", "resume-actions"):
         _need(rest, 0, verb)
         return Command(verb)
     if verb == "costs":

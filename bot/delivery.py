@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -28,3 +29,11 @@ def deliver_once(
     with session_scope(engine) as session:
         mark_sent(session, kind=kind, scope=scope, period=period, now=now, outcome=outcome[:64])
     return outcome
+
+
+def scope_key(*parts: str) -> str:
+    """A delivery scope from its parts; long ones (cloud resource ids) end in a hash instead."""
+    key = ":".join(parts)
+    if len(key) <= 500:
+        return key
+    return key[:436] + "#" + hashlib.sha256(key.encode()).hexdigest()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -12,8 +11,7 @@ from bot.alerts import open_lines
 from bot.blocks_notify import HomeView, home_view
 from bot.config import Config
 from bot.costs import period_bounds
-from bot.ttl import expiry_from_tags
-from storage import costs, resources
+from storage import costs, lifecycle, resources, savings
 
 
 def build_home(session: Session, *, config: Config, email: str, now: datetime) -> dict[str, Any]:
@@ -35,16 +33,15 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
         team_mtd = sum(t.cost for t in costs.totals(
             session, start=month.start, end=month.end, group_by="provider",
             metric=config.cost_metric, where=costs.cost_filter(team=team)))
-    soon = now + timedelta(hours=72)
-    expiring = []
-    for r in mine:
-        expiry = expiry_from_tags(json.loads(r.tags or "{}"), first_seen=r.first_seen)
-        if expiry is not None and expiry.at is not None and expiry.at <= soon:
-            expiring.append((r.name or r.resource_id, expiry.at))
+    names = {r.resource_id: r.name or r.resource_id for r in mine}
+    expiring = [(names[rid], at) for rid, at in lifecycle.expiring(
+        session, start=now, end=now + timedelta(hours=72), resource_ids=list(names))]
+    month_start = datetime.combine(month.start, time(0), tzinfo=UTC)
+    saved = savings.saved_between(session, start=month_start, end=now).get(f"owner:{email}", 0.0)
     budget = config.teams[team].budget if team in config.teams else None
     view = HomeView(email=email, resources=ranked[:10], resource_count=len(mine), currency="USD",
                     team=team, team_mtd=team_mtd, team_budget=budget,
                     anomalies=open_lines(session, series=[f"owner:{email}"] +
                                          ([f"team:{team}"] if team else [])),
-                    expiring=sorted(expiring, key=lambda e: e[1]))
+                    expiring=sorted(expiring, key=lambda e: (e[1], e[0])), saved_mtd=saved)
     return home_view(view)

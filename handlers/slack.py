@@ -52,10 +52,10 @@ def build_bolt_app(services: Services, *, token: str, signing_secret: str,
                 return BoltResponse(status=200, body="")
         return next()
 
-    from handlers import slack_actions, slack_commands, slack_envs, slack_home
+    from handlers import slack_actions, slack_commands, slack_envs, slack_home, slack_lifecycle
 
     # slack_envs first: its `/finops` listener takes the booking verbs, the general one the rest
-    for module in (slack_envs, slack_commands, slack_actions, slack_home):
+    for module in (slack_envs, slack_commands, slack_actions, slack_home, slack_lifecycle):
         module.register(app, services)
     return app
 

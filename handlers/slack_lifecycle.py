@@ -1,0 +1,123 @@
+"""Buttons on TTL warnings (Extend 1d/3d/7d, Destroy now, Request exemption), on exemption
+requests (Approve, Deny) and on power-schedule notices (Keep running tonight, which asks why in
+a modal). Each answers the clicker with an ephemeral message; the work is in bot.lifecycle_run
+and bot.power_run, which check who may do what and audit it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import blocks_lifecycle, lifecycle_run, power_run
+from bot.blocks_kit import Message
+from bot.errors import CommandError, ProviderError
+from bot.services import Services
+from handlers.slack_commands import caller_email
+from storage.db import session_scope
+
+EXTEND_ACTIONS = {"ttl_extend_1d": "1d", "ttl_extend_3d": "3d", "ttl_extend_7d": "7d"}
+
+
+def register(app: App, services: Services) -> None:
+    def answer(body: dict[str, Any], client: WebClient, respond: Respond,
+               work: Callable[[str], Message], *, replace: bool = False) -> None:
+        user_id = str(body["user"]["id"])
+        who = caller_email(services, client, user_id)
+        try:
+            if who is None:
+                raise CommandError("I could not find your email on Slack.")
+            text, blocks = work(who)
+        except (CommandError, ProviderError) as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            return
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
+
+    @app.action({"action_id": "ttl_extend_1d"})
+    @app.action({"action_id": "ttl_extend_3d"})
+    @app.action({"action_id": "ttl_extend_7d"})
+    def on_extend(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+                  client: WebClient) -> None:
+        ack()
+        span = EXTEND_ACTIONS[str(action["action_id"])]
+
+        def work(who: str) -> Message:
+            with session_scope(services.engine) as session:
+                return lifecycle_run.extend(session, config=services.config,
+                                            target=str(action.get("value", "")), text=span,
+                                            by=who, now=services.now())
+
+        answer(body, client, respond, work)
+
+    @app.action({"action_id": "ttl_destroy_now"})
+    def on_destroy(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+                   client: WebClient) -> None:
+        ack()
+        answer(body, client, respond, lambda who: lifecycle_run.destroy_now(
+            services, target=str(action.get("value", "")), by=who))
+
+    @app.action({"action_id": "ttl_exempt"})
+    def on_exempt(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+                  client: WebClient) -> None:
+        ack()
+        answer(body, client, respond, lambda who: lifecycle_run.request_exemption(
+            services, target=str(action.get("value", "")), by=who, reason=""))
+
+    @app.action({"action_id": "ttl_exempt_approve"})
+    @app.action({"action_id": "ttl_exempt_deny"})
+    def on_decide(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
+                  client: WebClient) -> None:
+        ack()
+
+        def work(who: str) -> Message:
+            try:
+                exemption_id = int(action.get("value", ""))
+            except ValueError:
+                raise CommandError("That button does not name an exemption request.") from None
+            return lifecycle_run.decide_exemption(
+                services, exemption_id=exemption_id, by=who,
+                approve=action["action_id"] == "ttl_exempt_approve")
+
+        answer(body, client, respond, work, replace=True)
+
+    @app.action({"action_id": blocks_lifecycle.KEEP})
+    def on_keep(ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                client: WebClient) -> None:
+        ack()
+        value = str(action.get("value", ""))
+        try:
+            label = f"`{json.loads(value)['r']}`"
+        except (ValueError, KeyError, TypeError):
+            return  # not a button we made: nothing to open
+        # the trigger id expires 3 s after the click: open the modal before anything else
+        client.views_open(trigger_id=body["trigger_id"],
+                          view=blocks_lifecycle.keep_modal(label=label, metadata=value))
+
+    @app.view(blocks_lifecycle.KEEP_MODAL)
+    def on_keep_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
+                          client: WebClient) -> None:
+        user_id = str(body["user"]["id"])
+        state = (view.get("state") or {}).get("values") or {}
+        reason = str(((state.get("reason") or {}).get("value") or {}).get("value") or "")
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            schedule, rid, night = str(meta["s"]), str(meta["r"]), date.fromisoformat(meta["n"])
+        except (ValueError, KeyError, TypeError):
+            ack(response_action="errors", errors={"reason": "This form has expired."})
+            return
+        who = caller_email(services, client, user_id)
+        try:
+            if who is None:
+                raise CommandError("I could not find your email on Slack.")
+            text, blocks = power_run.keep_running(services, schedule=schedule, resource_id=rid,
+                                                  night=night, reason=reason, by=who)
+        except CommandError as exc:
+            # shown under the field; the modal stays open and nothing was recorded
+            ack(response_action="errors", errors={"reason": str(exc)})
+            return
+        ack()
+        client.chat_postMessage(channel=user_id, text=text, blocks=blocks)

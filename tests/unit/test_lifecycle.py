@@ -1,0 +1,192 @@
+"""TTL resolution and workflow decisions (pure), and the lifecycle Block Kit (snapshot-tested).
+
+Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pytest tests/unit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import blocks_lifecycle as blocks
+from bot import lifecycle as flow
+from bot.config import LifecycleConfig, TtlPolicy
+from bot.errors import CommandError
+from bot.ttl import Override, matching_policy, resolve
+from tests.fakes.slack_blocks import message_errors
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+DEFAULTS = LifecycleConfig()
+POLICIES = [
+    TtlPolicy(name="team-wide", team="web", max_age="60d"),
+    TtlPolicy(name="team-vms", team="web", resource_type="Instance", max_age="14d",
+              action="stop", grace="2h"),
+    TtlPolicy(name="sandbox-account", account="999", max_age="7d", action="destroy"),
+]
+
+
+def _resolve(**kw: Any) -> Any:
+    args: dict[str, Any] = {
+        "tags": {}, "first_seen": date(2026, 11, 1), "created_at": None, "team": "web",
+        "account": "111", "resource_type": "Instance", "policies": POLICIES,
+        "defaults": DEFAULTS,
+    }
+    args.update(kw)
+    return resolve(**args)
+
+
+def test_most_specific_source_wins_and_says_where_it_comes_from() -> None:
+    by_policy = _resolve()
+    assert by_policy.source == "policy:team-vms (max age 14d)" and by_policy.action == "stop"
+    assert by_policy.expires_at == datetime(2026, 11, 15, tzinfo=UTC)
+    assert by_policy.grace == timedelta(hours=2)
+    tagged = _resolve(tags={" TTL ": "3d"})
+    assert tagged.source == "tag:ttl=3d" and tagged.expires_at == datetime(2026, 11, 4,
+                                                                            tzinfo=UTC)
+    assert tagged.action == "stop"  # the matching policy still says what happens
+    extended = _resolve(tags={"ttl": "3d"},
+                        override=Override(NOW + timedelta(days=2), "bob@example.com", NOW))
+    assert extended.expires_at == NOW + timedelta(days=2)
+    assert extended.source == "extended by bob@example.com on 2026-11-27 10:00 UTC"
+    assert _resolve(tags={"ttl": "never"}).expires_at is None
+    assert _resolve(team="data", account="111") is None  # no tag, no policy: no TTL
+    created = _resolve(created_at=datetime(2026, 11, 10, 6, tzinfo=UTC))
+    assert created.expires_at == datetime(2026, 11, 24, 6, tzinfo=UTC)  # age from creation
+
+
+def test_policy_specificity_account_beats_team_and_more_criteria_beat_fewer() -> None:
+    assert matching_policy(POLICIES, team="web", account="111",
+                           resource_type="bucket").name == "team-wide"  # type: ignore[union-attr]
+    assert matching_policy(POLICIES, team="web", account="999",
+                           resource_type="bucket").name == "sandbox-account"  # type: ignore[union-attr]
+    assert matching_policy(POLICIES, team="web", account="999",
+                           resource_type="instance").name == "team-vms"  # type: ignore[union-attr]
+    assert matching_policy(POLICIES, team=None, account="1", resource_type="x") is None
+
+
+def test_no_tag_and_no_policy_falls_back_to_notify() -> None:
+    ttl = _resolve(team="data", tags={"expires-at": "2026-12-01"})
+    assert ttl.action == "notify" and ttl.policy is None
+    assert ttl.expires_at == datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("current", "text", "expected"), [
+    (NOW + timedelta(days=1), "3d", NOW + timedelta(days=4)),  # from the current expiry
+    (NOW - timedelta(days=5), "1d", NOW + timedelta(days=1)),  # expired: from now
+    (None, "2w", NOW + timedelta(weeks=2)),
+    (NOW + timedelta(days=1), "2026-12-05", datetime(2026, 12, 5, 23, 59, tzinfo=UTC)),
+])
+def test_extension_counts_from_the_current_expiry(current: datetime | None, text: str,
+                                                  expected: datetime) -> None:
+    assert flow.extended_expiry(current, text, now=NOW, max_extension="90d") == expected
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("2026-11-28", "would not extend it"),
+    ("2026-11-01", "in the past"),
+    ("20w", "longest extension"),
+    ("soon", "not a duration"),
+])
+def test_extension_never_shortens_and_respects_the_max(text: str, error: str) -> None:
+    with pytest.raises(CommandError, match=error):
+        flow.extended_expiry(NOW + timedelta(days=3), text, now=NOW, max_extension="90d")
+
+
+def _check(**kw: Any) -> flow.Recheck:
+    base: dict[str, Any] = {
+        "planned_expiry": NOW - timedelta(hours=1), "fresh_expiry": NOW - timedelta(hours=1),
+        "has_ttl": True, "exists": True, "protected": False,
+        "warned_at": NOW - timedelta(days=2), "notified_at": None,
+    }
+    base.update(kw)
+    return flow.Recheck(**base)
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({}, None),
+    ({"exists": False}, "it no longer exists"),
+    ({"protected": True}, "it is protected (tag or account)"),
+    ({"fresh_expiry": NOW + timedelta(days=1)}, "its TTL changed since the warning"),
+    ({"has_ttl": False, "fresh_expiry": None}, "its TTL changed since the warning"),
+    ({"warned_at": None}, "no warning was delivered"),
+    ({"warned_at": NOW - timedelta(hours=3)},
+     "the grace period after the warning has not passed"),
+    ({"notified_at": NOW - timedelta(minutes=5)},
+     "the grace period after the warning has not passed"),
+])
+def test_the_recheck_right_before_a_destroy(change: dict[str, Any], reason: str | None) -> None:
+    assert flow.refusal(_check(**change), action="destroy", grace=timedelta(hours=24),
+                        now=NOW) == reason
+
+
+def test_a_stop_needs_no_grace_check_but_the_same_ttl_and_existence() -> None:
+    assert flow.refusal(_check(warned_at=None), action="stop", grace=timedelta(hours=24),
+                        now=NOW) is None
+    assert flow.refusal(_check(exists=False), action="stop", grace=timedelta(hours=24),
+                        now=NOW) == "it no longer exists"
+
+
+def test_steps_and_their_timing() -> None:
+    assert flow.next_step("active", "destroy") == "warn"
+    assert flow.next_step("warned", "notify-then-destroy") == "notice"
+    assert flow.next_step("warned", "destroy") == "act"
+    assert flow.next_step("due", "notify-then-destroy") == "act"
+    assert flow.next_step("done", "destroy") is None and flow.next_step("exempt", "stop") is None
+    late = flow.after_warning(action="destroy", expires_at=NOW - timedelta(days=1),
+                              grace=timedelta(hours=24), now=NOW)
+    assert late == NOW + timedelta(hours=24)  # a late warning still leaves the grace period
+    early = flow.after_warning(action="destroy", expires_at=NOW + timedelta(days=2),
+                               grace=timedelta(hours=24), now=NOW)
+    assert early == NOW + timedelta(days=2)
+    assert flow.after_warning(action="notify", expires_at=NOW - timedelta(days=1),
+                              grace=timedelta(hours=24), now=NOW) == NOW
+    assert [flow.retry_delay(n) for n in (1, 2, 3, 20)] == [
+        timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=8), timedelta(hours=6)]
+
+
+def test_protection_by_tag_or_account() -> None:
+    rules = LifecycleConfig(protected_tags={"Do-Not-Delete": "TRUE"}, protected_accounts=["42"])
+    assert flow.is_protected({"do-not-delete": "true"}, "1", rules)
+    assert flow.is_protected({}, "42", rules)
+    assert not flow.is_protected({"do-not-delete": "false"}, "1", rules)
+
+
+VIEW = blocks.TtlView(
+    resource_id="arn:aws:ec2:us-east-1:222222222222:instance/i-0a1b2c3d4e5f60020",
+    name="perf-test-bob", owner="bob@example.com", team="data",
+    expires_at=NOW + timedelta(hours=20), source="tag:ttl=2026-11-28", action="destroy",
+    state="warned", next_at=NOW + timedelta(hours=20), daily_cost=11.25,
+)
+CASES: dict[str, Any] = {
+    "ttl_warning": lambda: blocks.warning_message(VIEW),
+    "ttl_warning_escalated": lambda: blocks.warning_message(
+        VIEW, escalated_from="its owner is unknown"),
+    "ttl_notice": lambda: blocks.notice_message(VIEW, destroy_at=NOW + timedelta(days=1)),
+    "ttl_would_destroy": lambda: blocks.acted_message(VIEW, dry_run=True),
+    "ttl_destroyed": lambda: blocks.acted_message(VIEW, dry_run=False),
+    "ttl_show": lambda: blocks.ttl_message(VIEW),
+    "ttl_exemption_request": lambda: blocks.exemption_request_message(
+        VIEW, exemption_id=7, requester="bob@example.com", reason="load test until Friday"),
+    "ttl_cap": lambda: blocks.cap_message(acted=10, remaining=32, cap=10),
+    "ttl_failed": lambda: blocks.failure_message(VIEW, error="RequestLimitExceeded",
+                                                 attempts=2, retry_at=NOW),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_message_snapshots(name: str) -> None:
+    text, built = CASES[name]()
+    assert message_errors(built) == []
+    assert text and len(text) < 3000
+    actual = json.dumps({"text": text, "blocks": built}, indent=1, sort_keys=True,
+                        ensure_ascii=False) + "\n"
+    path = SNAPSHOTS / f"{name}.json"
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8")
