@@ -18,12 +18,14 @@ from bot.errors import ConfigError
 from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ChatTransport, ConsoleTransport
+from providers.compute import Fleet
 
 if TYPE_CHECKING:
     from slack_bolt import App
     from starlette.applications import Starlette
 
     from providers.jira import TicketClient
+    from providers.scm import ScmClient
 
 log = logging.getLogger("finops-bot")
 
@@ -56,6 +58,36 @@ def build_jira(settings: Settings) -> TicketClient | None:
                       settings.jira_api_token.get_secret_value())
 
 
+def build_scm(settings: Settings, config: Config) -> dict[str, ScmClient]:
+    """GitHub and GitLab clients for deploy enrichment, for those with a token."""
+    clients: dict[str, ScmClient] = {}
+    if settings.github_token is not None:
+        from providers.scm import GitHubClient
+
+        clients["github"] = GitHubClient(settings.github_token.get_secret_value(),
+                                         base_url=config.deploys.github_api_url)
+    if settings.gitlab_token is not None:
+        if settings.gitlab_url is None:
+            raise ConfigError("GITLAB_TOKEN needs GITLAB_URL too")
+        from providers.scm import GitLabClient
+
+        clients["gitlab"] = GitLabClient(settings.gitlab_url,
+                                         settings.gitlab_token.get_secret_value())
+    return clients
+
+
+def build_fleet(config: Config) -> Fleet:
+    """Stop/start/destroy for every configured cloud account (and the demo estate)."""
+    from providers.compute import fleet_from_config
+
+    fleet = fleet_from_config(config)
+    if any(a.provider == "demo" for a in config.accounts):
+        from providers.compute_demo import DemoCompute
+
+        fleet = Fleet([*fleet.members, DemoCompute()])
+    return fleet
+
+
 def hook_secrets(config: Config) -> dict[str, str]:
     """The HMAC keys of the environments' HTTP hooks, from the variables their config names."""
     secrets: dict[str, str] = {}
@@ -86,6 +118,8 @@ def build_services(settings: Settings | None = None) -> Services:
         chat=build_chat(settings),
         jira=build_jira(settings),
         hook_secrets=hook_secrets(config),
+        scm=build_scm(settings, config),
+        fleet=build_fleet(config),
     )
 
 
@@ -100,16 +134,18 @@ def cli_services(*, ready: bool = True) -> Iterator[Services]:
             prepare(services)
         yield services
     finally:
+        services.fleet.close()
         services.engine.dispose()
 
 
 def build_asgi(services: Services) -> Starlette:
-    """The ASGI app: health, metrics and ``/webhooks/jira``, plus ``/slack/events`` when Slack
-    is configured."""
+    """The ASGI app: health, metrics, ``/webhooks/jira`` and the deploy webhooks (GitHub,
+    GitLab, Jenkins), plus ``/slack/events`` when Slack is configured."""
+    from handlers.deploy_hooks import deploy_routes
     from handlers.http import create_app
     from handlers.webhooks import jira_route
 
-    routes = [jira_route(services)]
+    routes = [jira_route(services), *deploy_routes(services)]
     bolt = build_bolt(services)
     if bolt is not None and services.settings.slack_signing_secret is not None:
         from handlers.slack import slack_route

@@ -55,6 +55,7 @@ class GcpAccount(_Model):
     project: str | None = None  # project that runs the query (defaults to the table's)
     endpoint_url: str | None = None  # BigQuery API root, e.g. http://127.0.0.1:9050
     billing_endpoint_url: str | None = None  # Cloud Billing API root (discovery)
+    compute_endpoint_url: str | None = None  # Compute Engine API root (stop/start/delete)
 
 
 class AzureAccount(_Model):
@@ -142,17 +143,63 @@ class Rule(_Model):
 # --- policies validated now, used by the lifecycle features ---------------------------------
 
 
+def _check_span(value: str) -> str:
+    try:
+        parse_span(value)
+    except CommandError as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+LifecycleAction = Literal["notify", "stop", "destroy", "notify-then-destroy"]
+
+
 class TtlPolicy(_Model):
-    """Max age per resource type for a team or account, and what happens when it passes."""
+    """Max age per resource type for a team or account, and what happens when it passes.
+
+    A policy also says what happens when a resource's own TTL (tag or extension) passes:
+    the most specific matching policy's ``action``, ``warn_before`` and ``grace`` apply.
+    """
 
     name: str
     team: str | None = None
     account: str | None = None
     resource_type: str | None = None
-    max_age: str  # a DURATION such as 7d or 2w
-    action: Literal["notify", "stop", "destroy", "notify-then-destroy"] = "notify"
+    max_age: str | None = None  # a DURATION such as 7d or 2w, counted from creation
+    action: LifecycleAction = "notify"
     warn_before: str = "24h"
     grace: str = "24h"
+
+    @field_validator("max_age", "warn_before", "grace")
+    @classmethod
+    def _span(cls, value: str | None) -> str | None:
+        return None if value is None else _check_span(value)
+
+
+class LifecycleConfig(_Model):
+    """TTL workflows and power schedules: what may be done, and the brakes on it.
+
+    Enforcement is off by default: every stop or destroy is a dry run that says what it would
+    have done. Protected tags and accounts are never touched, whatever a TTL says.
+    """
+
+    enforce: bool = False
+    max_actions_per_run: int = Field(default=10, ge=1)
+    protected_tags: dict[str, str] = Field(
+        default_factory=lambda: {"finops:protected": "true", "do-not-delete": "true"}
+    )
+    protected_accounts: list[str] = Field(default_factory=list)
+    action: LifecycleAction = "notify"  # when no policy matches a resource with a TTL tag
+    warn_before: str = "24h"
+    grace: str = "24h"
+    max_extension: str = "90d"  # an extension never sets an expiry further than this from now
+    sweep: str = "*/15 * * * *"  # cron (UTC) of the lifecycle sweep
+    admin_channel: str | None = None  # where cap and escalation alerts go (else admins by DM)
+
+    @field_validator("warn_before", "grace", "max_extension")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        return _check_span(value)
 
 
 HookEvent = Literal["acquire", "extend", "release"]
@@ -198,15 +245,15 @@ class Environment(_Model):
     remind_before: str = "1h"
     # Jira statuses that release a linked booking; empty: the Done category, Done/Closed/Resolved
     jira_release_statuses: list[str] = Field(default_factory=list)
+    # other names CI systems deploy to this environment under (GitHub/GitLab environments, the
+    # Jenkins parameter); a deploy to any of them is recorded under ``name``
+    deploy_names: list[str] = Field(default_factory=list)
+    announce_deploys: bool = True  # one line per deploy in the environment's channel
 
     @field_validator("max_booking", "remind_before")
     @classmethod
     def _span(cls, value: str) -> str:
-        try:
-            parse_span(value)
-        except CommandError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
+        return _check_span(value)
 
 
 class PowerSchedule(_Model):
@@ -246,6 +293,41 @@ class JobsConfig(_Model):
     ingest: str = "0 */6 * * *"
 
 
+class DeploysConfig(_Model):
+    """Deploy tracking from the GitHub, GitLab and Jenkins webhooks."""
+
+    history: int = Field(default=5, ge=1, le=20)  # deploys `env E` lists
+    users: dict[str, str] = Field(default_factory=dict)  # CI login or user name -> email
+    github_api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    # workflow_run events count as deploys only for these workflows: name or file -> environment
+    github_workflows: dict[str, str] = Field(default_factory=dict)
+    jenkins_env_parameter: str = "ENV"  # the build parameter naming the environment
+    # else the job name: a regular expression with a group named ``env``, e.g. ^deploy-(?P<env>.+)$
+    jenkins_job_pattern: str | None = None
+    jenkins_version_parameter: str = "VERSION"
+    jenkins_user_parameter: str = "DEPLOYER"  # a login or an email
+    pr_comments: bool = False  # comment the environment's booking and cost on the PR / MR
+
+    @field_validator("jenkins_job_pattern")
+    @classmethod
+    def _has_env_group(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                pattern = re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+            if "env" not in pattern.groupindex:
+                raise ValueError("the pattern needs a group named env: (?P<env>...)")
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class Config(_Model):
     """The whole YAML config."""
 
@@ -263,12 +345,17 @@ class Config(_Model):
     anomaly: AnomalyGates = Field(default_factory=AnomalyGates)
     digest: DigestConfig = Field(default_factory=DigestConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    deploys: DeploysConfig = Field(default_factory=DeploysConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
         for index, rule in enumerate(self.rules):
             if rule.team is not None and rule.team not in self.teams:
                 raise ValueError(f"rules.{index}.team: unknown team {rule.team!r}")
+        for index, policy in enumerate(self.ttl_policies):
+            if policy.team is not None and policy.team not in self.teams:
+                raise ValueError(f"ttl_policies.{index}.team: unknown team {policy.team!r}")
         names = [a.name for a in self.accounts]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
@@ -277,10 +364,20 @@ class Config(_Model):
         duplicate = next((n for n in envs if envs.count(n) > 1), None)
         if duplicate is not None:
             raise ValueError(f"environments: the name {duplicate!r} is used twice")
+        aliases = [a for e in self.environments for a in e.deploy_names if a != e.name]
+        clash = next((a for a in aliases if aliases.count(a) > 1 or a in envs), None)
+        if clash is not None:
+            raise ValueError(f"environments: the deploy name {clash!r} names two environments")
         return self
 
     def environment(self, name: str) -> Environment | None:
         return next((e for e in self.environments if e.name == name), None)
+
+    def deploy_target(self, name: str) -> Environment | None:
+        """The environment a CI system means by ``name``: its own name, or one of its
+        ``deploy_names``."""
+        return self.environment(name) or next(
+            (e for e in self.environments if name in e.deploy_names), None)
 
     def account(self, name: str) -> Account:
         for acc in self.accounts:

@@ -79,6 +79,36 @@ def run_bookings(services: Services) -> str:
     return sweep(services)
 
 
+def run_deploys(services: Services) -> str:
+    from bot.deploys_effects import run_deploy_effects
+
+    return f"{run_deploy_effects(services)} deploys' effects run"
+
+
+def _deploys_schedule(services: Services) -> Schedule | None:
+    # the webhook runs the effects after answering; this catches those a restart interrupted
+    s = services.settings
+    hooks = (s.github_webhook_secret, s.gitlab_webhook_token, s.jenkins_webhook_token)
+    return Schedule("*/5 * * * *") if any(h is not None for h in hooks) else None
+
+
+def run_lifecycle(services: Services) -> str:
+    from bot.lifecycle_run import run_lifecycle as sweep
+
+    return sweep(services)
+
+
+def run_power(services: Services) -> str:
+    from bot.power_run import run_power as sweep
+
+    return sweep(services)
+
+
+def _power_schedule(services: Services) -> Schedule | None:
+    # every 5 minutes: the notice comes 30 minutes before a stop, stops and starts on time
+    return Schedule("*/5 * * * *") if services.config.schedules else None
+
+
 def _bookings_schedule(services: Services) -> Schedule | None:
     # every minute: reminders and automatic releases are due to the minute
     return Schedule("* * * * *") if services.config.environments else None
@@ -97,6 +127,12 @@ JOBS: dict[str, Job] = {
             _digest_schedule, run_digests),
         Job("bookings", "release ended bookings, remind holders, run booking effects",
             _bookings_schedule, run_bookings),
+        Job("deploys", "run pending deploy effects (channel lines, warnings, PR comments)",
+            _deploys_schedule, run_deploys),
+        Job("lifecycle", "TTL workflows: warn owners, then notify, stop or destroy (dry run "
+            "unless enforced)", lambda s: Schedule(s.config.lifecycle.sweep), run_lifecycle),
+        Job("power", "power schedules: notice, stop off-hours, start again (dry run unless "
+            "enforced)", _power_schedule, run_power),
     )
 }
 

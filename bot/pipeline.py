@@ -7,15 +7,16 @@ transaction: a bad file leaves the period's previous data in place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot import lifecycle_run
 from bot.config import Config
 from bot.owners import OwnerMapper
 from providers.base import CostBatch, CostSource
-from storage import audit, costs, resources
+from storage import audit, costs, resources, rollup
 from storage.db import session_scope
 from storage.models import IngestRun
 
@@ -54,6 +55,9 @@ def store_batch(
     if batch.inventory:
         touched += resources.upsert_from_inventory(session, items=batch.inventory, today=now.date())
     changed = reassign_owners(session, config=config)
+    lifecycle_run.sync(session, config=config, now=now)  # new resources, new or changed TTL tags
+    # digests run after the ingest and read the last two weeks per resource from this snapshot
+    rollup.refresh_recent(session, as_of=now.date() - timedelta(days=1))
     days = [p for span in replaced.periods.values() for p in span]
     period = (min(days), max(days)) if days else None
     session.add(

@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 from bot.config import Config
 from bot.settings import Settings
 from providers.chat import ChatTransport
+from providers.compute import Fleet
 
 if TYPE_CHECKING:
     from providers.jira import TicketClient
+    from providers.scm import ScmClient
 
 
 def utc_now() -> datetime:
@@ -35,6 +37,8 @@ class Services:
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     jira: TicketClient | None = None  # when JIRA_URL is set
     hook_secrets: dict[str, str] = field(default_factory=dict)  # secret_env name -> HMAC key
+    scm: dict[str, ScmClient] = field(default_factory=dict)  # "github" / "gitlab" -> client
+    fleet: Fleet = field(default_factory=Fleet)  # stop/start/destroy per cloud
 
     def now(self) -> datetime:
         return self.clock()

@@ -40,6 +40,51 @@ class CostDaily(SQLModel, table=True):
     list_cost: float
 
 
+class CostScopeDaily(SQLModel, table=True):
+    """Daily cost per (team, owner, service, currency): a rollup of ``cost_daily``.
+
+    Kept current by storage.rollup whenever costs are replaced or owners reassigned, so
+    digests and team totals read thousands of rows instead of millions. Team and owner are
+    ``unowned`` where the resource has none.
+    """
+
+    __tablename__ = "cost_scope_daily"
+    __table_args__ = (
+        UniqueConstraint("day", "team", "owner", "service", "currency", name="uq_cost_scope_daily"),
+        Index("ix_cost_scope_daily_team_owner", "team", "owner"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    team: str = Field(max_length=128)
+    owner: str = Field(max_length=320)
+    service: str = Field(max_length=256)
+    currency: str = Field(max_length=8)
+    billed_cost: float
+    effective_cost: float
+    list_cost: float
+
+
+class ResourceRecentCost(SQLModel, table=True):
+    """Each resource's cost over the 7 days ending ``as_of`` and the 7 days before.
+
+    Refreshed after every ingest for the day before it ran: the digests' week-over-week
+    movers by resource and account read it when its ``as_of`` is their yesterday.
+    """
+
+    __tablename__ = "resource_recent_cost"
+
+    resource_id: str = Field(primary_key=True, max_length=1024)
+    currency: str = Field(primary_key=True, max_length=8)
+    as_of: date
+    billed_week: float
+    effective_week: float
+    list_week: float
+    billed_before: float
+    effective_before: float
+    list_before: float
+
+
 class Resource(SQLModel, table=True):
     """A resource seen in costs or an inventory, with its tags and resolved owner/team."""
 
@@ -268,3 +313,131 @@ class BookingEvent(SQLModel, table=True):
     origin: str = Field(default="", max_length=32)
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     processed_at: datetime | None = None
+
+
+class Deploy(SQLModel, table=True):
+    """One deploy reported by GitHub, GitLab or Jenkins; one row per deploy, updated as its
+    status moves (deployment statuses, Jenkins phases).
+
+    ``env`` is the configured environment when the name the CI system used is one
+    (``known_env``), else that name as given: deploys to unknown environments are kept and
+    shown to admins. ``effects_pending`` is set with every change that has effects to run
+    (channel line, warnings, PR comment) and cleared when they ran for that status.
+    """
+
+    __tablename__ = "deploy"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_deploy_source_external"),
+        Index("ix_deploy_env_started", "env", "started_at"),
+        Index("ix_deploy_repo_sha", "repo", "sha"),
+        Index("ix_deploy_effects_pending", "effects_pending"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)  # github | gitlab | jenkins
+    external_id: str = Field(max_length=512)  # the deploy's id at its source
+    env: str = Field(max_length=256)
+    env_given: str = Field(max_length=256)
+    known_env: bool = True
+    status: str = Field(max_length=16)  # pending queued running success failure error canceled
+    sha: str | None = Field(default=None, max_length=64)
+    ref: str | None = Field(default=None, max_length=256)
+    version: str | None = Field(default=None, max_length=256)
+    repo: str | None = Field(default=None, max_length=512)  # owner/name, group/project, job
+    deployer: str = Field(max_length=320)  # login or user name as the source gave it
+    deployer_email: str | None = Field(default=None, max_length=320)
+    title: str | None = Field(default=None, max_length=512)  # commit title; "" when not found
+    url: str | None = Field(default=None, max_length=2048)  # the run, job or deployment
+    commit_url: str | None = Field(default=None, max_length=2048)
+    environment_url: str | None = Field(default=None, max_length=2048)
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    effects_pending: bool = True
+
+
+class Lifecycle(SQLModel, table=True):
+    """One resource's TTL workflow: active -> warned -> (due) -> done, or exempt.
+
+    ``next_at`` is when the sweeper must look at it again (indexed: the sweep reads only the
+    rows that are due). A step is claimed (``claimed_by``/``claimed_at``, a lease) before it
+    is carried out, so a crash, a restart or a second replica never runs it twice.
+    """
+
+    __tablename__ = "lifecycle"
+    __table_args__ = (Index("ix_lifecycle_next_at", "next_at"),)
+
+    resource_id: str = Field(primary_key=True, max_length=1024)
+    expires_at: datetime | None = None
+    source: str = Field(default="", max_length=300)
+    action: str = Field(default="notify", max_length=32)
+    policy: str | None = Field(default=None, max_length=128)
+    warn_before_s: int = 86400
+    grace_s: int = 86400
+    state: str = Field(default="active", max_length=16)
+    next_at: datetime | None = None
+    warned_at: datetime | None = None
+    notified_at: datetime | None = None
+    outcome: str = Field(default="", max_length=200)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_at: datetime | None = None
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=500)
+    version: int = 0
+    updated_at: datetime
+
+
+class TtlOverride(SQLModel, table=True):
+    """An expiry set from Slack (``extend R``, the Extend buttons); it beats tags and policies."""
+
+    __tablename__ = "ttl_override"
+
+    resource_id: str = Field(primary_key=True, max_length=1024)
+    expires_at: datetime | None = None
+    set_by: str = Field(max_length=320)
+    set_at: datetime
+    reason: str = Field(default="", max_length=500)
+
+
+class Exemption(SQLModel, table=True):
+    """A request that a resource be left alone, and the team manager's answer."""
+
+    __tablename__ = "exemption"
+    __table_args__ = (Index("ix_exemption_resource", "resource_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    resource_id: str = Field(max_length=1024)
+    requested_by: str = Field(max_length=320)
+    reason: str = Field(default="", max_length=500)
+    status: str = Field(default="pending", max_length=16)  # pending | approved | denied
+    requested_at: datetime
+    decided_by: str | None = Field(default=None, max_length=320)
+    decided_at: datetime | None = None
+
+
+class Control(SQLModel, table=True):
+    """Switches set at run time (``pause-actions``), shared by every replica."""
+
+    __tablename__ = "control"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+    set_by: str = Field(max_length=320)
+    set_at: datetime
+
+
+class PowerSkip(SQLModel, table=True):
+    """"Keep running tonight": one resource skips one night's scheduled stop, with a reason."""
+
+    __tablename__ = "power_skip"
+    __table_args__ = (
+        UniqueConstraint("schedule", "resource_id", "night", name="uq_power_skip"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule: str = Field(max_length=128)
+    resource_id: str = Field(max_length=1024)
+    night: date  # the local date of the evening whose stop is skipped
+    reason: str = Field(max_length=500)
+    set_by: str = Field(max_length=320)
+    set_at: datetime

@@ -32,7 +32,7 @@ def test_jobs_survive_a_restart_with_their_next_run_time(db: Engine) -> None:
     planned = {job.id: job.next_run_time for job in first.get_jobs()}
     first.remove_jobstore("default", shutdown=True)
     first.shutdown(wait=True)
-    assert set(planned) == {"ingest", "digest", "bookings"}
+    assert set(planned) == {"ingest", "digest", "bookings", "lifecycle", "power"}
     again = build_scheduler(services)
     try:
         assert {job.id: job.next_run_time for job in again.get_jobs()} == planned

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from app import build_asgi
+from app import build_asgi, build_fleet
 from bot.config import load_config
 from bot.jobs import run_job
 from bot.services import Services
 from bot.settings import Settings
 from providers.slack import SlackTransport
 from tests.fakes.slack import FakeSlack
-from tests.scenario.harness import SIGNING_SECRET, SlackClientSim, serve
+from tests.scenario.harness import SIGNING_SECRET, Clock, SlackClientSim, serve
 
 USERS = {"alice@example.com": "U0ALICE", "bob@example.com": "U0BOB",
          "carol@example.com": "U0CAROL", "dave@example.com": "U0DAVE"}
@@ -42,8 +42,9 @@ def services(db: Engine, fake_slack: FakeSlack, now: datetime) -> Services:
     )
     chat = SlackTransport(fake_slack.token, base_url=fake_slack.base_url,
                           server_error_backoff=0)
-    svc = Services(settings=settings, config=load_config(None), engine=db, chat=chat,
-                   clock=lambda: now)
+    config = load_config(None)
+    svc = Services(settings=settings, config=config, engine=db, chat=chat,
+                   clock=lambda: now, fleet=build_fleet(config))
     run_job(svc, "ingest")
     return svc
 
@@ -54,3 +55,10 @@ def slack(services: Services) -> Iterator[SlackClientSim]:
         sim = SlackClientSim(base_url)
         yield sim
         sim.close()
+
+
+@pytest.fixture
+def clock(services: Services, now: datetime) -> Clock:
+    """The services' clock, for the test to move."""
+    services.clock = clock = Clock(now)
+    return clock

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -95,3 +96,22 @@ class SlackClientSim:
         if retry is not None:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return self.post(body, headers)
+
+
+def github_headers(body: bytes, *, secret: str, event: str, delivery: str,
+                   hook_id: str = "424242") -> dict[str, str]:
+    """The headers GitHub sends with a webhook: event, ids and the HMAC of the raw body."""
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
+            "X-GitHub-Hook-ID": hook_id, "X-Hub-Signature-256": signature,
+            "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/5f1c0a1"}
+
+
+class Clock:
+    """The injected clock: tests move it; nothing sleeps."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,26 +26,10 @@ from storage import bookings
 from storage.models import AuditLog, Booking
 from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack, Reply
-from tests.scenario.harness import SlackClientSim, serve, signed_headers
+from tests.scenario.harness import Clock, SlackClientSim, serve, signed_headers
 
 CHANNEL = "#environments"
 JIRA_SECRET = "scenario-jira-secret"
-
-
-class Clock:
-    """The injected clock: tests move it; nothing sleeps."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock(services: Services, now: datetime) -> Clock:
-    services.clock = clock = Clock(now)
-    return clock
 
 
 @pytest.fixture
@@ -300,7 +284,7 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(slack: SlackClientSim
                            ("book staging-1 1d ops-1", "not a Jira issue key"),
                            ("release staging-1", "staging-1 is not booked"),
                            ("extend staging-1 1d", "staging-1 is not booked"),
-                           ("extend some-bucket 1d", "not available in this version yet")):
+                           ("extend some-bucket 1d", "no resource `some-bucket`")):
         url = fake_slack.response_url()
         response = slack.command(text, user_id="U0BOB", response_url=url)
         assert response.status_code == 200
