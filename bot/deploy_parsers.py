@@ -102,16 +102,21 @@ def parse_time(value: Any) -> datetime | None:
     """ISO 8601 (GitHub), ``2021-04-28 21:50:00 +0200`` (GitLab) or epoch milliseconds
     (Jenkins), as an aware UTC datetime; None when absent or unreadable."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value / 1000, UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):  # past year 9999, or infinite
+            return None
     if not isinstance(value, str) or not value:
         return None
     for parse in (lambda v: datetime.fromisoformat(v.replace("Z", "+00:00")),
                   lambda v: datetime.strptime(v, "%Y-%m-%d %H:%M:%S %z")):
         try:
             moment = parse(value)
+            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
         except ValueError:
             continue
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except OverflowError:  # 9999-12-31 in a zone west of UTC
+            return None
     return None
 
 
@@ -263,7 +268,8 @@ def _jenkins_env(name: str, parameters: Mapping[str, Any], config: DeploysConfig
 
 
 def _culprit(scm: Mapping[str, Any]) -> str | None:
-    for culprit in scm.get("culprits") or []:
+    culprits = scm.get("culprits")
+    for culprit in culprits if isinstance(culprits, list) else ():
         name = _text(culprit) or _text(_obj(culprit).get("fullName"))
         if name:
             return name

@@ -277,7 +277,8 @@ class OwnerMapper:
         if self._first_match is None or not resources:
             winners: list[int | None] = [None] * len(resources)
         else:
-            winners = scan.frame.select(self._first_match).to_series().to_list()
+            # with_columns, not select: a lone catch-all rule is a literal, one value for all
+            winners = scan.frame.with_columns(self._first_match).get_column("winner").to_list()
         # Assignments are frozen and resources repeat the same inputs a lot: build each once.
         memo: dict[tuple[object, ...], Assignment] = {}
         assignments = []

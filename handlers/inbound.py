@@ -27,7 +27,7 @@ MAX_BODY_BYTES = 1_000_000
 async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The raw body, or None when it is larger than ``limit`` (read no further than that)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     body = bytearray()
     async for chunk in request.stream():
@@ -66,7 +66,7 @@ def token_of(authorization: str) -> str:
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: not ASCII
             return ""
         return decoded.partition(":")[2]
     return ""
@@ -76,7 +76,7 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     """The body as a JSON object, or None when it is not one."""
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting
         return None
     return payload if isinstance(payload, dict) else None
 

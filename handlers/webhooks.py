@@ -44,21 +44,26 @@ def _answer(status: int, body: dict[str, Any],
     return answer(PATH, status, body, background)
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: a field of the wrong type is absent."""
+    return value if isinstance(value, dict) else {}
+
+
 def _status_change(payload: dict[str, Any]) -> tuple[str | None, str | None]:
     """The new status name and category of an ``issue_updated`` that changed the status."""
-    items = (payload.get("changelog") or {}).get("items") or []
-    moved = next((i for i in items if isinstance(i, dict)
+    items = _obj(payload.get("changelog")).get("items")
+    moved = next((i for i in (items if isinstance(items, list) else ()) if isinstance(i, dict)
                   and (i.get("fieldId") or i.get("field")) == "status"), None)
     if moved is None:
         return None, None
-    status = ((payload.get("issue") or {}).get("fields") or {}).get("status") or {}
+    status = _obj(_obj(_obj(payload.get("issue")).get("fields")).get("status"))
     name = moved.get("toString") or status.get("name")
-    category = (status.get("statusCategory") or {}).get("key")
+    category = _obj(status.get("statusCategory")).get("key")
     return (str(name) if name else None), (str(category) if category else None)
 
 
 def _who(payload: dict[str, Any]) -> str:
-    user = payload.get("user") or {}
+    user = _obj(payload.get("user"))
     name = user.get("emailAddress") or user.get("displayName") or user.get("name")
     return f"jira:{name}" if name else "jira"
 
@@ -66,7 +71,7 @@ def _who(payload: dict[str, Any]) -> str:
 def handle(services: Services, payload: dict[str, Any], delivery: str) -> dict[str, Any]:
     """Dedupe and release, in one transaction; returns what was done."""
     event = str(payload.get("webhookEvent"))
-    key = ((payload.get("issue") or {}).get("key"))
+    key = _obj(payload.get("issue")).get("key")
     with session_scope(services.engine) as session:
         now = services.now()
         if not first_time(session, source="jira", event_id=delivery, now=now):

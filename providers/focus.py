@@ -111,14 +111,21 @@ def read_files(
             raise explain(con, schemas, str(exc)) from exc
         totals = con.execute(
             "SELECT coalesce(sum(lines), 0), "
-            "count(*) FILTER (WHERE day IS NULL), count(*) FILTER (WHERE currency IS NULL) "
+            "count(*) FILTER (WHERE day IS NULL), count(*) FILTER (WHERE currency IS NULL), "
+            "count(*) FILTER (WHERE day NOT BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'), "
+            "count(*) FILTER (WHERE NOT (isfinite(billed) AND isfinite(effective) "
+            "AND isfinite(list))) "
             "FROM daily"
         ).fetchone()
         assert totals is not None
-        lines_read, no_day, no_currency = (int(v) for v in totals)
+        lines_read, no_day, no_currency, bad_day, not_finite = (int(v) for v in totals)
         if no_day or no_currency:
             column = "ChargePeriodStart" if no_day else "BillingCurrency"
             raise explain(con, schemas, f"a line item has no {column}")
+        if bad_day:  # Python dates end at 9999-12-31: such a line would be dropped unseen
+            raise explain(con, schemas, "a ChargePeriodStart is not a day between years 1 and 9999")
+        if not_finite:  # NaN, inf, 1e400: no total could be shown or stored
+            raise explain(con, schemas, "a cost is not a finite number")
         result = con.execute(
             "SELECT * FROM daily WHERE day BETWEEN ? AND ? "
             "ORDER BY day, provider, billing_account_id, resource_id, currency",

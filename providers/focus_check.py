@@ -9,10 +9,11 @@ column are wrong, in one line.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
@@ -53,30 +54,51 @@ class Problem:
         return InputError(f"{name}: {where}: {self.detail}")
 
 
+# What a typed cost or time must also be: a finite number (DuckDB reads "NaN", "inf" and
+# "1e400"); a moment whose UTC day is a date (not "infinity", not past 9999-12-31).
+_USABLE = {
+    "cost": "isfinite({})",
+    "time": "{} BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+            "AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'",
+}
+
+
+def usable_sql(kind: str, typed: str) -> str:
+    """SQL that is true when the typed value ``typed`` of a cost or time column can be used."""
+    return _USABLE[kind].format(typed)
+
+
 @lru_cache(maxsize=4096)
-def _duckdb_accepts(value: str, sql_type: str) -> bool:
+def _duckdb_accepts(value: str, kind: str) -> bool:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        row = con.execute(f"SELECT TRY_CAST(? AS {sql_type}) IS NOT NULL", [value]).fetchone()
+        typed = f"TRY_CAST(? AS {_CAST_TYPES[kind]})"
+        row = con.execute(f"SELECT coalesce({usable_sql(kind, typed)}, false)",
+                          [value]).fetchone()
     return bool(row and row[0])
 
 
 def _valid(value: str, kind: str) -> bool:
     if kind == "cost" and _PLAIN_NUMBER.fullmatch(value):
-        return True
+        return math.isfinite(float(value))
     if kind == "time" and _PLAIN_TIME.fullmatch(value):
         try:
-            datetime.fromisoformat(value)
-            return True
+            moment = datetime.fromisoformat(value)
         except ValueError:
-            pass
+            pass  # DuckDB reads a few forms Python does not: ask it
+        else:
+            try:
+                moment.astimezone(UTC) if moment.tzinfo else moment
+            except OverflowError:  # 9999-12-31 west of UTC: the UTC day is past 9999
+                return False
+            return True
     if kind == "tags":
         try:
             parse_tags(value)
             return True
         except ValueError:
             return False
-    return _duckdb_accepts(value, _CAST_TYPES[kind])
+    return _duckdb_accepts(value, kind)
 
 
 def _checks(schema: FileSchema) -> Iterator[tuple[str, str, bool]]:
@@ -130,7 +152,9 @@ def _parquet_problem(con: duckdb.DuckDBPyConnection, schema: FileSchema) -> Prob
         tests = [f"{value} IS NULL"] if required else []
         if is_text and kind in _CAST_TYPES:
             cast = f"TRY_CAST({value} AS {_CAST_TYPES[kind]})"
-            tests.append(f"{cast} IS NULL AND {value} IS NOT NULL")
+            tests.append(f"NOT coalesce({usable_sql(kind, cast)}, false) AND {value} IS NOT NULL")
+        elif kind in _CAST_TYPES:
+            tests.append(f"NOT coalesce({usable_sql(kind, col)}, true)")
         if is_text and kind == "tags":
             tests.append(f"NOT coalesce(json_valid({value}), true)")
         if not tests:

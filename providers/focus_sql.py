@@ -282,7 +282,8 @@ def aggregate_sql(schemas: Sequence[FileSchema]) -> str:
     # per key. Measured on DuckDB 2.0, this is about 10% faster than arg_max over every line.
     # Ties (same cost, same hour) are broken by a hash of the candidate value, so the answer
     # does not depend on file order or thread scheduling. Days are grouped as whole days since
-    # the epoch: integer division, where a TIMESTAMPTZ-to-DATE cast runs ICU for every line.
+    # the epoch: floor division (``//`` truncates: 1969-12-31 12:00 would land on 1970-01-01),
+    # where a TIMESTAMPTZ-to-DATE cast runs ICU for every line.
     return f"""
 SELECT provider, billing_account_id, resource_id,
        DATE '1970-01-01' + CAST(day AS INTEGER) AS day, currency, billed, effective, list,
@@ -300,7 +301,7 @@ FROM (
     FROM (
       SELECT * REPLACE (
         coalesce(resource_id, concat(provider, '/', sub_account_id, '/', service)) AS resource_id),
-        epoch_us(ts) // 86400000000 AS day
+        fdiv(epoch_us(ts), 86400000000) AS day
       FROM ({lines})
     )
     GROUP BY ALL

@@ -295,21 +295,32 @@ def reference(items: Sequence[ResourceFacts], rules: Sequence[Rule],
                 checks.append(getattr(m, field) == getattr(r, attr))
         return all(checks)
 
+    def team_of(value: str) -> str | None:  # stripped; the exact name, else any case
+        value = value.strip()
+        if value in TEAMS:
+            return value
+        return next((n for n in TEAMS if n.casefold() == value.casefold()), None)
+
     email = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+    def person(value: str) -> str:  # emails stripped and lower-cased, anything else stripped
+        value = value.strip()
+        return value.lower() if email.fullmatch(value) else value
+
     out = []
     for r in items:
         t = norm(r.tags)
         win = next((rule for rule in rules if holds(rule.match, r, t)), None)
         o_owner, o_team = overrides.get(r.resource_id, (None, None))
-        tag_team = next((t[k].strip() for k in TEAM_TAGS if t.get(k, "").strip() in TEAMS), None)
+        tag_team = next((team_of(t[k]) for k in TEAM_TAGS if team_of(t.get(k, ""))), None)
         team = o_team or tag_team or (win.team if win else None)
         tag_owner = next((k for k in OWNER_TAGS if email.fullmatch(t.get(k, "").strip())), None)
         if o_owner:
-            owner, source = o_owner.strip().lower(), "manual"
+            owner, source = person(o_owner), "manual"
         elif tag_owner:
             owner, source = t[tag_owner].strip().lower(), f"tag:{tag_owner}"
         elif win is not None and win.owner:
-            owner, source = win.owner.lower(), f"rule:{win.name}"
+            owner, source = person(win.owner), f"rule:{win.name}"
         else:
             default = TEAMS[team].default_owner if team else None
             fallback = default.strip().lower() if default else None
