@@ -14,6 +14,7 @@ from bot.errors import ConfigError
 from bot.pipeline import ingest, reassign_owners
 from bot.services import Services
 from providers.base import build_source
+from storage import leader
 from storage.db import session_scope
 
 
@@ -143,12 +144,21 @@ def run_job(services: Services, name: str) -> str:
     if job is None:
         raise ConfigError(f"no job named {name!r}; jobs: {', '.join(JOBS)}")
     started = time.perf_counter()
+    # the run is recorded, so a run its process never finished (killed) is run again by the
+    # next scheduler leader (storage.leader.take_over); its effects are claimed, never doubled
+    with session_scope(services.engine) as session:
+        run_id = leader.start_run(session, job=name, worker=services.worker, now=services.now())
+    outcome = "error"
     try:
         result = job.run(services)
-    except Exception:
+        outcome = result
+    except Exception as exc:
         metrics.JOBS.labels(job=name, outcome="error").inc()
+        outcome = f"error: {exc}"
         raise
     finally:
         metrics.JOB_SECONDS.labels(job=name).observe(time.perf_counter() - started)
+        with session_scope(services.engine) as session:
+            leader.finish_run(session, run_id=run_id, now=services.now(), outcome=outcome)
     metrics.JOBS.labels(job=name, outcome="ok").inc()
     return result

@@ -39,6 +39,7 @@ class Services:
     hook_secrets: dict[str, str] = field(default_factory=dict)  # secret_env name -> HMAC key
     scm: dict[str, ScmClient] = field(default_factory=dict)  # "github" / "gitlab" -> client
     fleet: Fleet = field(default_factory=Fleet)  # stop/start/destroy per cloud
+    scheduler_role: str = "off"  # off | standby | leader (handlers.scheduler.Leadership)
 
     def now(self) -> datetime:
         return self.clock()

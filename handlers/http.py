@@ -30,7 +30,8 @@ def create_app(services: Services, routes: list[Route] | None = None) -> Starlet
         ok = await asyncio.to_thread(_db_ok)
         status = 200 if ok else 503
         metrics.HTTP_REQUESTS.labels(path="/healthz", status=str(status)).inc()
-        return JSONResponse({"status": "ok" if ok else "database unavailable"}, status_code=status)
+        return JSONResponse({"status": "ok" if ok else "database unavailable",
+                             "scheduler": services.scheduler_role}, status_code=status)
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -441,3 +441,27 @@ class PowerSkip(SQLModel, table=True):
     reason: str = Field(max_length=500)
     set_by: str = Field(max_length=320)
     set_at: datetime
+
+
+class SchedulerLeader(SQLModel, table=True):
+    """Which process runs the scheduler (the holder of the leader lock) and since when."""
+
+    __tablename__ = "scheduler_leader"
+
+    name: str = Field(primary_key=True, max_length=64)
+    worker: str = Field(max_length=128)
+    since: datetime
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a job: a run without ``finished_at`` whose worker died is run again."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (Index("ix_job_run_open", "worker", "finished_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    worker: str = Field(max_length=128)
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = Field(default="", max_length=200)

@@ -40,7 +40,8 @@ def test_app_starts_on_embedded_defaults(tmp_path: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.25)
         assert health is not None, log.read_text()[-3000:]
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "scheduler": "leader"}  # the only replica
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         assert metrics.status_code == 200
         assert "text/plain" in metrics.headers["content-type"]

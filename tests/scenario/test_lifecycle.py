@@ -181,3 +181,25 @@ def test_exemption_request_goes_to_the_manager_and_approval_stops_the_workflow(
         clock.now += step
         run_job(services, "lifecycle")
     assert _dms(fake_slack, "U0BOB")[seen:] == []
+
+
+def test_clock_jumps_neither_repeat_nor_skip_a_step(
+    services: Services, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    start = clock.now
+    run_job(services, "lifecycle")  # the notice: destroy in 10 minutes
+    sent = len(_dms(fake_slack, "U0BOB"))
+    clock.now = start - timedelta(days=2)  # the clock jumps back
+    run_job(services, "lifecycle")
+    run_job(services, "digest")
+    assert len(_dms(fake_slack, "U0BOB")) == sent + 1  # only the digest (for that day)
+    assert _row(services).state == "due"
+    clock.now = start + timedelta(days=3)  # and far forward: the step happens once
+    run_job(services, "lifecycle")
+    clock.now = start + timedelta(minutes=11)  # back again
+    run_job(services, "lifecycle")
+    run_job(services, "digest")  # today's digest was not sent yet: once now
+    texts = _dms(fake_slack, "U0BOB")
+    assert sum("would destroy" in t for t in texts) == 1
+    assert sum("month to date" in t for t in texts) == 2
+    assert _row(services).state == "done"

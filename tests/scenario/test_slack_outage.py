@@ -1,0 +1,54 @@
+"""Slack failing under a running job: 5xx beyond the client's retries fail the digest job
+without losing a digest (the claim stays unsent and the next run after its lease sends it,
+once); a 429 is waited out; nothing is sent twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from bot.errors import ProviderError
+from bot.jobs import run_job
+from bot.services import Services
+from storage.models import Delivery
+from tests.fakes.slack import FakeSlack
+from tests.scenario.harness import Clock
+
+
+def _digest_posts(fake: FakeSlack) -> list[tuple[str, str]]:
+    return [(str(c.args.get("channel")), str(c.args.get("text")))
+            for c in fake.calls("chat.postMessage")
+            if c.status == 200 and "month to date" in str(c.args.get("text"))]
+
+
+def _sent(services: Services, period: str) -> int:
+    with Session(services.engine) as session:
+        return int(session.execute(
+            select(func.count()).select_from(Delivery).where(
+                col(Delivery.kind) == "digest", col(Delivery.period) == period,
+                col(Delivery.outcome) == "sent")
+        ).scalar_one())
+
+
+def test_a_slack_outage_mid_digest_loses_nothing_and_doubles_nothing(
+    services: Services, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    # Slack answers 500 for longer than the client retries one post (3 tries): the job fails
+    before = len(fake_slack.calls("chat.postMessage"))  # the ingest's anomaly alerts
+    fake_slack.fail("chat.postMessage", error="internal_error", status=500, times=3)
+    with pytest.raises(ProviderError):
+        run_job(services, "digest")
+    assert len(fake_slack.calls("chat.postMessage")) - before == 3
+    assert _digest_posts(fake_slack) == []
+    run_job(services, "digest")  # within the lease the failed claim is left alone...
+    clock.now += timedelta(minutes=11)
+    fake_slack.rate_limit("chat.postMessage", times=1, retry_after=0)
+    run_job(services, "digest")  # ...after it, taken over and sent (through a 429)
+    run_job(services, "digest")
+    sent = _digest_posts(fake_slack)
+    assert len(sent) == _sent(services, clock.now.date().isoformat()) >= 3
+    assert max(Counter(sent).values()) == 1
