@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Config, load_config
 from bot.errors import ConfigError
+from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ChatTransport, ConsoleTransport
@@ -178,9 +179,9 @@ def serve(services: Services, *, host: str | None = None, port: int | None = Non
     import uvicorn
 
     from bot.startup import prepare
-    from handlers.scheduler import build_scheduler
+    from handlers.scheduler import Leadership
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(services.settings, extra_secrets=services.hook_secrets.values())
     prepare(services)
     asgi = build_asgi(services)
     socket_mode = None
@@ -192,17 +193,18 @@ def serve(services: Services, *, host: str | None = None, port: int | None = Non
             raise ConfigError("SLACK_APP_TOKEN needs SLACK_BOT_TOKEN too")
         socket_mode = SocketModeHandler(bolt, services.settings.slack_app_token.get_secret_value())
         socket_mode.connect()
-    scheduler = build_scheduler(services)
-    scheduler.resume()
+    leadership = Leadership(services)
+    leadership.start()
     try:
         uvicorn.run(
             asgi,
             host=host or services.settings.host,
             port=port or services.settings.port,
             log_level="info",
+            log_config=None,  # uvicorn's records go to the root handler: same format, scrubbed
         )
     finally:
-        scheduler.shutdown(wait=False)
+        leadership.stop()
         if socket_mode is not None:
             socket_mode.close()
 

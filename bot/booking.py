@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from bot import admins
+from bot.admins import GroupMembers
 from bot.config import Config, Environment
 from bot.durations import parse_span, parse_until
 from bot.errors import CommandError
 
-TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-\d+$")
+TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-[0-9]+$")  # ASCII digits only
 DEFAULT_RELEASE_STATUSES = ("done", "closed", "resolved")
 RATE_DAYS = 7  # the daily rate is the average of the last complete week of cost data
 
@@ -118,17 +120,19 @@ def team_members(config: Config, team: str) -> set[str]:
     return {m.lower() for m in cfg.members} | ({cfg.manager.lower()} if cfg.manager else set())
 
 
-def is_admin(config: Config, env: Environment, email: str) -> bool:
-    """Config admins, and the manager of the environment's team."""
-    email = email.lower()
-    if email in {a.lower() for a in config.admins}:
+def is_admin(config: Config, env: Environment, email: str, *,
+             group_members: GroupMembers | None = None) -> bool:
+    """Admins (bot.admins), and the manager of the environment's team."""
+    if admins.is_admin(config, email, group_members=group_members):
         return True
+    email = email.lower()
     team = config.teams.get(env.team or "")
     return team is not None and (team.manager or "").lower() == email
 
 
-def may_book(config: Config, env: Environment, email: str) -> bool:
-    if not env.bookers or is_admin(config, env, email):
+def may_book(config: Config, env: Environment, email: str, *,
+             group_members: GroupMembers | None = None) -> bool:
+    if not env.bookers or is_admin(config, env, email, group_members=group_members):
         return True
     email = email.lower()
     for entry in env.bookers:
@@ -139,15 +143,17 @@ def may_book(config: Config, env: Environment, email: str) -> bool:
     return False
 
 
-def check_may_book(config: Config, env: Environment, email: str) -> None:
-    if not may_book(config, env, email):
+def check_may_book(config: Config, env: Environment, email: str, *,
+                   group_members: GroupMembers | None = None) -> None:
+    if not may_book(config, env, email, group_members=group_members):
         raise CommandError(f"only {', '.join(env.bookers)} (or an admin) may book {env.name}")
 
 
 def check_may_manage(config: Config, env: Environment, held: Held, email: str,
-                     verb: str) -> None:
+                     verb: str, *, group_members: GroupMembers | None = None) -> None:
     """Only the holder or an admin may release or extend a booking."""
-    if held.holder.lower() != email.lower() and not is_admin(config, env, email):
+    if held.holder.lower() != email.lower() and not is_admin(config, env, email,
+                                                             group_members=group_members):
         raise CommandError(f"only {held.holder} (the holder) or an admin can {verb} {env.name}")
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, lifecycle_run
+from bot.admins import GroupMembers, is_admin
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
 from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
@@ -30,6 +31,7 @@ class Caller:
     user_id: str | None = None
     origin: str = "shell"
     email_of: Callable[[str], str | None] | None = None  # chat user id -> email
+    group_members: GroupMembers | None = None  # for admin checks through admin groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,8 @@ def _dispatch(
     if command.verb == "digest":
         return _digest(session, config=config, caller=caller, now=now)
     if envs.handles(config, command):
-        actor = envs.Actor(email=caller.email, user_id=caller.user_id, origin=caller.origin)
+        actor = envs.Actor(email=caller.email, user_id=caller.user_id, origin=caller.origin,
+                           group_members=caller.group_members)
         return Reply(*envs.answer(session, config=config, command=command, actor=actor, now=now))
     if command.verb == "ttl":
         view = lifecycle_run.ttl_view(session, config=config, target=command.target or "",
@@ -75,10 +78,11 @@ def _dispatch(
     if command.verb == "extend":  # not an environment: a resource's TTL
         return Reply(*lifecycle_run.extend(session, config=config, target=command.target or "",
                                            text=command.duration or "", by=caller.email,
-                                           now=now))
+                                           now=now, group_members=caller.group_members))
     if command.verb in ("pause-actions", "resume-actions"):
         return Reply(*lifecycle_run.set_paused(session, config=config, by=caller.email, now=now,
-                                               paused=command.verb == "pause-actions"),
+                                               paused=command.verb == "pause-actions",
+                                               group_members=caller.group_members),
                      ephemeral=False)
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
@@ -157,7 +161,8 @@ def _owner(
     if res is None:
         raise CommandError(f"no resource `{command.target}` (give its id or its unique name)")
     team = config.teams.get(res.team or "")
-    allowed = caller.email in config.admins or (team is not None and team.manager == caller.email)
+    allowed = (is_admin(config, caller.email, group_members=caller.group_members)
+               or (team is not None and team.manager == caller.email))
     if not allowed:
         raise CommandError(
             f"only the manager of team {res.team or '(none)'} or an admin can "
@@ -202,7 +207,7 @@ def _anomalies(session: Session, *, config: Config, caller: Caller) -> Reply:
     ]
     lines = (
         alerts.open_lines(session, series=None)
-        if caller.email in config.admins
+        if is_admin(config, caller.email, group_members=caller.group_members)
         else alerts.open_lines(session, series=scopes)
     )
     return Reply(*blocks.list_message("Open cost anomalies", lines))

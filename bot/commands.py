@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from bot.errors import CommandError
 
 PERIODS = ("7d", "30d", "mtd")
-_JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-\d+$")
+_JIRA_KEY = re.compile(r"[A-Z][A-Z0-9_]+-[0-9]+")  # ASCII digits; fullmatch: no "\n" after
 _SLACK_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 USAGE = """\
@@ -100,13 +100,15 @@ def _book(words: list[str]) -> Command:
     if len(words) not in (2, 3):
         raise CommandError("usage: `book E DURATION [JIRA-KEY]`")
     ticket = words[2] if len(words) == 3 else None
-    if ticket is not None and not _JIRA_KEY.match(ticket):
+    if ticket is not None and not _JIRA_KEY.fullmatch(ticket):
         raise CommandError(f"`{ticket}` is not a Jira issue key like OPS-123")
     return Command("book", target=words[0], duration=words[1], ticket=ticket)
 
 
 def parse(text: str) -> Command:
     """Parse command text (without the `/finops` prefix); raises CommandError with usage."""
+    if "\x00" in text:  # no name contains one, and PostgreSQL refuses it in any query
+        raise CommandError("could not read that command (it contains a NUL character)")
     try:
         words = shlex.split(text.strip())
     except ValueError as exc:

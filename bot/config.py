@@ -17,6 +17,7 @@ from bot.durations import parse_span
 from bot.errors import CommandError, ConfigError
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.yaml"
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
 class _Model(BaseModel):
@@ -137,6 +138,8 @@ class Rule(_Model):
     def _has_target(self) -> Rule:
         if self.owner is None and self.team is None:
             raise ValueError("a rule needs an owner, a team, or both")
+        if self.owner is not None and not self.owner.strip():
+            raise ValueError("owner is blank: name someone, or leave owner out")
         return self
 
 
@@ -334,6 +337,7 @@ class Config(_Model):
     cost_metric: Literal["EffectiveCost", "BilledCost", "ListCost"] = "EffectiveCost"
     command: str = "/finops"
     admins: list[str] = Field(default_factory=list)
+    admin_groups: list[str] = Field(default_factory=list)  # Slack user group ids: S0123ABCD
     owner_tags: list[str] = Field(default_factory=lambda: ["owner", "owner-email", "created-by"])
     team_tags: list[str] = Field(default_factory=lambda: ["team"])
     accounts: list[Account] = Field(default_factory=list)
@@ -347,6 +351,14 @@ class Config(_Model):
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     deploys: DeploysConfig = Field(default_factory=DeploysConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+
+    @field_validator("admin_groups")
+    @classmethod
+    def _group_ids(cls, value: list[str]) -> list[str]:
+        for group in value:
+            if not _GROUP_ID.match(group):
+                raise ValueError(f"{group!r} is not a Slack user group id (like S0123ABCD)")
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> Config:

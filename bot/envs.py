@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
-from bot import blocks_envs, booking, deploys
+from bot import admins, blocks_envs, booking, deploys
+from bot.admins import GroupMembers
 from bot.blocks_envs import EnvView, Message
 from bot.booking import Held
 from bot.commands import Command
@@ -34,6 +35,7 @@ class Actor:
     email: str
     user_id: str | None = None
     origin: str = "shell"
+    group_members: GroupMembers | None = None  # for admin checks through admin groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ def view(session: Session, config: Config, env: Environment, *, now: datetime,
 def book(session: Session, *, config: Config, env: Environment, until: datetime,
          ticket: str | None, actor: Actor, now: datetime) -> Outcome:
     """Take ``env`` from now until ``until``; exactly one of any concurrent callers wins."""
-    booking.check_may_book(config, env, actor.email)
+    booking.check_may_book(config, env, actor.email, group_members=actor.group_members)
     booking.booking_end(env, until, now=now)
     bookings.ensure_state(session, env=env.name)
     row = bookings.state(session, env=env.name)
@@ -197,7 +199,8 @@ def release(session: Session, *, config: Config, env: Environment, actor: Actor,
     if held is None:
         raise CommandError(f"{env.name} is not booked")
     if reason == "released":
-        booking.check_may_manage(config, env, held, actor.email, "release")
+        booking.check_may_manage(config, env, held, actor.email, "release",
+                                 group_members=actor.group_members)
     if not bookings.free(session, env=env.name, booking_id=held.booking_id):
         raise CommandError(f"{env.name} was released a moment ago")
     found = bookings.get_booking(session, booking_id=held.booking_id)
@@ -217,7 +220,8 @@ def extend(session: Session, *, config: Config, env: Environment, text: str, act
     held = current(session, env.name, now=now)
     if held is None:
         raise CommandError(f"{env.name} is not booked; book it with `book {env.name} 1d`")
-    booking.check_may_manage(config, env, held, actor.email, "extend")
+    booking.check_may_manage(config, env, held, actor.email, "extend",
+                             group_members=actor.group_members)
     booking.check_nobody_waiting(env, held,
                                  [q.email for q in bookings.queue(session, env=env.name)])
     new_until = booking.extension_end(env, held, text, now=now)
@@ -240,7 +244,7 @@ def extend(session: Session, *, config: Config, env: Environment, text: str, act
 def join_queue(session: Session, *, config: Config, env: Environment, actor: Actor,
                now: datetime) -> Outcome:
     """"Notify me when free": join the line (refused while the environment is free)."""
-    booking.check_may_book(config, env, actor.email)
+    booking.check_may_book(config, env, actor.email, group_members=actor.group_members)
     held = current(session, env.name, now=now)
     if held is None:
         return Outcome(False, blocks_envs.freed_for_you_message(
@@ -299,8 +303,8 @@ def answer(session: Session, *, config: Config, command: Command, actor: Actor,
            now: datetime) -> Message:
     """The reply to an environment command; CommandError for bad input (nothing changes)."""
     if command.verb == "envs":
-        unknown = (deploys.unknown_environments(session) if actor.email in config.admins
-                   else [])
+        shown = admins.is_admin(config, actor.email, group_members=actor.group_members)
+        unknown = deploys.unknown_environments(session) if shown else []
         return blocks_envs.envs_message([view(session, config, env, now=now, with_costs=False)
                                          for env in config.environments], unknown)
     env = environment(config, command.target)

@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from bot import admins, metrics
 from bot import blocks_lifecycle as blocks
 from bot import lifecycle as flow
+from bot.admins import GroupMembers
 from bot.blocks_kit import Message
 from bot.config import Config
 from bot.delivery import deliver_once
@@ -241,6 +243,12 @@ def run_lifecycle(services: Services) -> str:
 
 def run_step(services: Services, row: lifecycle.Row, step: flow.Step) -> str:
     """Claim one step and carry it out; a provider error leaves it retryable, reported."""
+    outcome = _run_step(services, row, step)
+    metrics.LIFECYCLE_ACTIONS.labels(action=row.action, outcome=outcome).inc()
+    return outcome
+
+
+def _run_step(services: Services, row: lifecycle.Row, step: flow.Step) -> str:
     now = services.now()
     worker = services.worker
     with session_scope(services.engine) as session:
@@ -438,10 +446,12 @@ def _refuse(session: Session, services: Services, row: lifecycle.Row, view: bloc
 # --- from Slack ------------------------------------------------------------------------------
 
 
-def may_manage(config: Config, *, email: str, owner: str | None, team: str | None) -> bool:
+def may_manage(config: Config, *, email: str, owner: str | None, team: str | None,
+               group_members: GroupMembers | None = None) -> bool:
     """The owner, the team's manager and the admins may extend, destroy or exempt."""
     manager = config.teams[team].manager if team in config.teams else None
-    return email in config.admins or email == owner or (manager is not None and email == manager)
+    return (admins.is_admin(config, email, group_members=group_members) or email == owner
+            or (manager is not None and email == manager))
 
 
 def _resource(session: Session, target: str) -> Resource:
@@ -466,10 +476,11 @@ def ttl_view(session: Session, *, config: Config, target: str, now: datetime) ->
 
 
 def extend(session: Session, *, config: Config, target: str, text: str, by: str,
-           now: datetime) -> Message:
+           now: datetime, group_members: GroupMembers | None = None) -> Message:
     """`extend R DURATION` and the Extend buttons: counts from the current expiry."""
     res = _resource(session, target)
-    if not may_manage(config, email=by, owner=res.owner, team=res.team):
+    if not may_manage(config, email=by, owner=res.owner, team=res.team,
+                      group_members=group_members):
         raise CommandError("only the resource's owner, its team's manager or an admin can "
                            "extend its TTL.")
     override = lifecycle.override(session, resource_id=res.resource_id)
@@ -491,7 +502,8 @@ def destroy_now(services: Services, *, target: str, by: str) -> Message:
     now = services.now()
     with session_scope(services.engine) as session:
         res = _resource(session, target)
-        if not may_manage(services.config, email=by, owner=res.owner, team=res.team):
+        if not may_manage(services.config, email=by, owner=res.owner, team=res.team,
+                          group_members=admins.group_members(services)):
             raise CommandError("only the resource's owner, its team's manager or an admin can "
                                "destroy it.")
         if lifecycle.paused(session) is not None:
@@ -557,7 +569,8 @@ def decide_exemption(services: Services, *, exemption_id: int, approve: bool,
             raise CommandError("that exemption request no longer exists.")
         res = _resource(session, pending.resource_id)
         team = services.config.teams.get(res.team or "")
-        if by not in services.config.admins and (team is None or team.manager != by):
+        admin = admins.is_admin(services.config, by, group_members=admins.group_members(services))
+        if not admin and (team is None or team.manager != by):
             raise CommandError("only the team manager or an admin can decide exemptions.")
         decided = lifecycle.decide_exemption(session, exemption_id=exemption_id,
                                              approve=approve, by=by, now=now)
@@ -577,9 +590,9 @@ def decide_exemption(services: Services, *, exemption_id: int, approve: bool,
 
 
 def set_paused(session: Session, *, config: Config, paused: bool, by: str,
-               now: datetime) -> Message:
+               now: datetime, group_members: GroupMembers | None = None) -> Message:
     """`pause-actions` / `resume-actions` (admins): the kill switch for stop and destroy."""
-    if by not in config.admins:
+    if not admins.is_admin(config, by, group_members=group_members):
         raise CommandError("only admins can pause or resume actions.")
     changed = lifecycle.set_paused(session, value=paused, by=by, now=now)
     audit.record(session, actor=by, action="lifecycle.pause" if paused else "lifecycle.resume",

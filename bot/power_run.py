@@ -14,6 +14,7 @@ import logging
 from datetime import date, datetime
 from functools import partial
 
+from bot import admins, metrics
 from bot import blocks_lifecycle as blocks
 from bot import lifecycle as flow
 from bot.config import PowerSchedule
@@ -47,6 +48,7 @@ def run_power(services: Services) -> str:
             )
             if outcome is not None:
                 counts[outcome] = counts.get(outcome, 0) + 1
+                metrics.POWER_EVENTS.labels(event=event.kind, outcome=outcome).inc()
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to do"
 
 
@@ -122,7 +124,8 @@ def keep_running(services: Services, *, schedule: str, resource_id: str, night: 
         res = resources.get(session, resource=resource_id)
         if res is None:
             raise CommandError(f"no resource `{resource_id}`")
-        if not may_manage(services.config, email=by, owner=res.owner, team=res.team):
+        if not may_manage(services.config, email=by, owner=res.owner, team=res.team,
+                          group_members=admins.group_members(services)):
             raise CommandError("only the resource's owner, its team's manager or an admin can "
                                "keep it running.")
         added = lifecycle.keep_running(session, schedule=schedule, resource_id=resource_id,

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot import metrics
 from bot.alerts import recipients, view_of
 from bot.anomaly import (
     Alert,
@@ -170,4 +171,6 @@ def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
                 period=anomaly.day.isoformat(), worker=worker, now=now, send=send,
             )
             sent += outcome == "sent"
+            if outcome == "sent":
+                metrics.ALERTS_SENT.labels(kind=anomaly.series.partition(":")[0]).inc()
     return sent

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./finops-bot.db"
@@ -36,6 +37,22 @@ class Settings(BaseSettings):
     gitlab_url: str | None = None
     gitlab_token: SecretStr | None = None
     jenkins_webhook_token: SecretStr | None = None
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+
+    def secret_values(self) -> list[str]:
+        """The values of the secret settings that are set (for scrubbing them from logs)."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values
+                if isinstance(v, SecretStr) and v.get_secret_value()]
 
     @property
     def uses_demo(self) -> bool:

@@ -70,7 +70,7 @@ def _well_formed(body: bytes, content_type: str) -> bool:
         if "payload" in form:
             return isinstance(json.loads(form["payload"][0]), dict)
         return "command" in form
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting
         return False
 
 
@@ -78,7 +78,10 @@ def valid_signature(body: bytes, headers: Mapping[str, str], *, secret: str, now
     """Slack's v0 signature over the raw bytes, within the 5-minute window (constant time)."""
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
+    # ASCII digits only ("²".isdigit() is true), and few enough of them to be a time at all
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
+        return False
+    if abs(now - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
         return False
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
@@ -96,7 +99,13 @@ def slack_route(app: App, *, signing_secret: str) -> Route:
             return _answer(401, "invalid signature")
         if not _well_formed(body, request.headers.get("content-type", "")):
             return _answer(400, "malformed body")
-        bolt_response = await anyio.to_thread.run_sync(app.dispatch, to_bolt_request(request, body))
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (AttributeError, KeyError, TypeError):
+            # Bolt reads ids out of the body as it builds the request: a field of the wrong
+            # type (``"user": false``) fails there
+            return _answer(400, "malformed body")
+        bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request)
         metrics.HTTP_REQUESTS.labels(path="/slack/events", status=str(bolt_response.status)).inc()
         return to_starlette_response(bolt_response)
 

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, metrics
+from bot import admins, blocks, metrics
 from bot.chatops import Caller, Reply, answer
 from bot.commands import parse
 from bot.errors import CommandError
@@ -84,7 +84,8 @@ def _answer(services: Services, client: WebClient, command: dict[str, Any], resp
         metrics.COMMANDS.labels(verb=verb, outcome="no-email").inc()
         return
     caller = Caller(email=email, user_id=str(command["user_id"]), origin="slack",
-                    email_of=lambda uid: caller_email(services, client, uid))
+                    email_of=lambda uid: caller_email(services, client, uid),
+                    group_members=admins.group_members(services))
     with session_scope(services.engine) as session:
         reply = answer(session, config=services.config, caller=caller, text=text,
                        now=services.now())

@@ -16,7 +16,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks_envs, booking, envs, metrics
+from bot import admins, blocks_envs, booking, envs, metrics
 from bot.blocks_envs import Message
 from bot.chatops import Caller, answer
 from bot.commands import parse
@@ -65,7 +65,8 @@ def register(app: App, services: Services) -> None:
             metrics.COMMANDS.labels(verb=verb, outcome="no-email").inc()
             return
         caller = Caller(email=email, user_id=user_id, origin="slack",
-                        email_of=lambda uid: caller_email(services, client, uid))
+                        email_of=lambda uid: caller_email(services, client, uid),
+                        group_members=admins.group_members(services))
         with session_scope(services.engine) as session:
             reply = answer(session, config=services.config, caller=caller, text=text,
                            now=services.now())
@@ -81,7 +82,8 @@ def register(app: App, services: Services) -> None:
             respond(text="I could not find your email in Slack.", response_type="ephemeral",
                     replace_original=False)
             return
-        actor = envs.Actor(email=email, user_id=user_id, origin="slack")
+        actor = envs.Actor(email=email, user_id=user_id, origin="slack",
+                           group_members=admins.group_members(services))
         env_name = str(body["actions"][0].get("value", ""))
         try:
             with session_scope(services.engine) as session:
@@ -163,8 +165,9 @@ def register(app: App, services: Services) -> None:
                 raise exc
             with session_scope(services.engine) as session:
                 outcome = envs.book(session, config=services.config, env=env, until=until,
-                                    ticket=ticket, actor=envs.Actor(email, user_id, "slack"),
-                                    now=now)
+                                    ticket=ticket, now=now,
+                                    actor=envs.Actor(email, user_id, "slack",
+                                                     admins.group_members(services)))
         except (CommandError, ValueError) as exc:
             # shown under the field in the modal, which stays open; nothing was booked
             ack(response_action="errors", errors={where: str(exc)})

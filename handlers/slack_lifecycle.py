@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import blocks_lifecycle, lifecycle_run, power_run
+from bot import admins, blocks_lifecycle, lifecycle_run, power_run
 from bot.blocks_kit import Message
 from bot.errors import CommandError, ProviderError
 from bot.services import Services
@@ -49,7 +49,8 @@ def register(app: App, services: Services) -> None:
             with session_scope(services.engine) as session:
                 return lifecycle_run.extend(session, config=services.config,
                                             target=str(action.get("value", "")), text=span,
-                                            by=who, now=services.now())
+                                            by=who, now=services.now(),
+                                            group_members=admins.group_members(services))
 
         answer(body, client, respond, work)
 

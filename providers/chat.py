@@ -68,6 +68,10 @@ class ChatTransport(Protocol):
         """Answer a command or interaction through its ``response_url``."""
         ...
 
+    def usergroup_members(self, group_id: str) -> list[str]:
+        """The chat user ids in user group ``group_id`` (a Slack id like ``S0123``)."""
+        ...
+
 
 def _text(obj: Any) -> str:
     if isinstance(obj, dict):
@@ -215,3 +219,6 @@ class ConsoleTransport:
                 else ", replaces the original" if payload.get("replace_original") else "")
         self._show(f"reply ({visibility}{note})",
                    Message(response_url, str(payload.get("text", "")), payload.get("blocks")))
+
+    def usergroup_members(self, group_id: str) -> list[str]:
+        return []  # no user groups on the console: admins come from the config alone

@@ -40,6 +40,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from bot import metrics
 from bot.config import AwsAccount
 from bot.errors import ProviderError, ResourceGone
 from providers.aws import AwsClients, resource_id_from_arn, translate_error
@@ -111,6 +112,14 @@ class AwsCompute:
         return parse_id(resource_id) is not None
 
     def describe(self, resource_id: str) -> LiveResource | None:
+        with metrics.provider_call(self.provider, "describe"):
+            return self._describe(resource_id)
+
+    def act(self, resource_id: str, action: Action) -> None:
+        with metrics.provider_call(self.provider, action):
+            self._act(resource_id, action)
+
+    def _describe(self, resource_id: str) -> LiveResource | None:
         ref = self._ref(resource_id)
         candidates = [ref.region] if ref.region else self._search_order(ref.ec2_id)
         for region in candidates:
@@ -120,14 +129,14 @@ class AwsCompute:
                 return _live(resource_id, ref, raw)
         return None
 
-    def act(self, resource_id: str, action: Action) -> None:
+    def _act(self, resource_id: str, action: Action) -> None:
         ref = self._ref(resource_id)
         if ref.kind == "volume" and action != "destroy":
             raise ProviderError(
                 f"AWS account {self.name!r}: cannot {action} a volume ({ref.ec2_id})"
             )
         region = ref.region or self._regions.get(ref.ec2_id)
-        if region is None and self.describe(resource_id) is not None:
+        if region is None and self._describe(resource_id) is not None:
             region = self._regions.get(ref.ec2_id)
         if region is None:
             self._gone(ref, action)

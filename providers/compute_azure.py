@@ -46,6 +46,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.core.pipeline.policies import RetryPolicy
 from azure.mgmt.compute import ComputeManagementClient
 
+from bot import metrics
 from bot.config import AzureAccount
 from bot.errors import ProviderError, ResourceGone
 from providers.azure import DEFAULT_CLIENT_OPTIONS, default_credential, translate_error
@@ -122,6 +123,14 @@ class AzureCompute:
         return resource_id.lower().startswith(self.scope + "/")
 
     def describe(self, resource_id: str) -> LiveResource | None:
+        with metrics.provider_call(self.provider, "describe"):
+            return self._describe(resource_id)
+
+    def act(self, resource_id: str, action: Action) -> None:
+        with metrics.provider_call(self.provider, action):
+            self._act(resource_id, action)
+
+    def _describe(self, resource_id: str) -> LiveResource | None:
         vm = self._ref(resource_id)
         try:
             with self._errors(f"virtual_machines.get {vm.name}"):
@@ -139,7 +148,7 @@ class AzureCompute:
             tags={str(k): str(v) for k, v in (found.tags or {}).items()},
         )
 
-    def act(self, resource_id: str, action: Action) -> None:
+    def _act(self, resource_id: str, action: Action) -> None:
         vm = self._ref(resource_id)
         call = ACTIONS[action]
         begin = getattr(self._client(vm).virtual_machines, call)

@@ -48,6 +48,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.cloud.compute_v1 import InstancesClient, Operation, ZoneOperationsClient
 
+from bot import metrics
 from bot.config import GcpAccount
 from bot.errors import ProviderError, ResourceGone
 from providers.compute import Action, LiveResource
@@ -129,6 +130,14 @@ class GcpCompute:
         return parse_id(resource_id) is not None
 
     def describe(self, resource_id: str) -> LiveResource | None:
+        with metrics.provider_call(self.provider, "describe"):
+            return self._describe(resource_id)
+
+    def act(self, resource_id: str, action: Action) -> None:
+        with metrics.provider_call(self.provider, action):
+            self._act(resource_id, action)
+
+    def _describe(self, resource_id: str) -> LiveResource | None:
         ref = self._ref(resource_id)
         try:
             with self._errors(f"instances.get {ref.instance} in {ref.zone}"):
@@ -144,7 +153,7 @@ class GcpCompute:
             tags=dict(found.labels),
         )
 
-    def act(self, resource_id: str, action: Action) -> None:
+    def _act(self, resource_id: str, action: Action) -> None:
         ref = self._ref(resource_id)
         call = ACTIONS[action]
         instances, operations = self._clients()

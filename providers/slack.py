@@ -12,12 +12,16 @@ translated at this boundary:
     any other Slack error code, HTTP failure or network error                -> ProviderError
 
 Messages are one line, name the method and the Slack error code, and never contain the token.
+Each call is counted and timed as provider ``slack`` in ``bot.metrics``. The members of a user
+group (``usergroups.users.list``, for admin checks) are kept for a few minutes.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.error import URLError
@@ -34,6 +38,7 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.jitter import Jitter
 from slack_sdk.webhook import WebhookClient
 
+from bot import metrics
 from bot.errors import ProviderAuthError, ProviderError, ProviderThrottled
 from providers.chat import Block
 
@@ -73,6 +78,12 @@ class _ProportionalJitter(Jitter):
 
 @contextmanager
 def _calling(method: str) -> Iterator[None]:
+    with metrics.provider_call("slack", method), _translated(method):
+        yield
+
+
+@contextmanager
+def _translated(method: str) -> Iterator[None]:
     try:
         yield
     except SlackApiError as exc:
@@ -88,7 +99,9 @@ class SlackTransport:
 
     def __init__(self, token: str, *, base_url: str | None = None,
                  max_rate_limit_retries: int = 3, max_server_error_retries: int = 2,
-                 server_error_backoff: float = 0.5, timeout: int = 30) -> None:
+                 server_error_backoff: float = 0.5, timeout: int = 30,
+                 group_cache_seconds: float = 300,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         backoff = BackoffRetryIntervalCalculator(backoff_factor=server_error_backoff,
                                                  jitter=_ProportionalJitter())
         self._retry_handlers: list[RetryHandler] = [
@@ -105,6 +118,11 @@ class SlackTransport:
             kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
         self._timeout = timeout
         self.client = WebClient(**kwargs)
+        # user group id -> (monotonic expiry, member ids): admin checks ask on every command
+        self._groups: dict[str, tuple[float, list[str]]] = {}
+        self._groups_lock = threading.Lock()
+        self._group_cache_seconds = group_cache_seconds
+        self._monotonic = monotonic
 
     def post(self, channel: str, text: str, blocks: list[Block] | None = None, *,
              thread_ts: str | None = None) -> str:
@@ -159,3 +177,16 @@ class SlackTransport:
         if response.status_code != 200:
             raise ProviderError(_one_line(
                 f"Slack response_url failed: HTTP {response.status_code} {response.body}"))
+
+    def usergroup_members(self, group_id: str) -> list[str]:
+        """Member ids from ``usergroups.users.list``, kept for ``group_cache_seconds``."""
+        with self._groups_lock:
+            cached = self._groups.get(group_id)
+            if cached is not None and cached[0] > self._monotonic():
+                return list(cached[1])
+        with _calling("usergroups.users.list"):
+            response = self.client.usergroups_users_list(usergroup=group_id)
+        members = [str(user) for user in response.get("users") or []]
+        with self._groups_lock:
+            self._groups[group_id] = (self._monotonic() + self._group_cache_seconds, members)
+        return list(members)

@@ -52,3 +52,13 @@ def email_for(session: Session, *, user_id: str) -> str | None:
     """The email cached for a Slack user id (reverse lookup), or None."""
     stmt = select(col(SlackIdentity.email)).where(col(SlackIdentity.user_id) == user_id).limit(1)
     return session.scalars(stmt).first()
+
+
+def emails_of(session: Session, *, user_ids: Iterable[str]) -> set[str]:
+    """Every cached email of these Slack user ids, in one query (someone whose address changed
+    may have two)."""
+    keys = sorted({u for u in user_ids if u})
+    if not keys:
+        return set()
+    stmt = select(col(SlackIdentity.email)).where(col(SlackIdentity.user_id).in_(keys))
+    return set(session.scalars(stmt))

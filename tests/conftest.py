@@ -1,4 +1,9 @@
-"""Shared fixtures: a real database (SQLite by default, PostgreSQL when DATABASE_URL says so)."""
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL when DATABASE_URL says so).
+
+Hypothesis runs with the profile named by ``HYPOTHESIS_PROFILE``: ``ci`` (the default) is
+deterministic (a fixed seed, no example database, no deadline), so a run fails or passes the
+same way everywhere; ``hunt`` draws fresh random examples for a longer local search.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel
 
 from storage.db import make_engine, upgrade
 
 DATA = Path(__file__).parent / "data"
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("hunt", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -35,9 +45,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    """The migrated engine, emptied before each test."""
+def empty(engine: Engine) -> Engine:
+    """Delete every row of every table (the schema stays)."""
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -45,7 +54,13 @@ def db(engine: Engine) -> Iterator[Engine]:
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
-    yield engine
+    return engine
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Engine]:
+    """The migrated engine, emptied before each test."""
+    yield empty(engine)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ out by ``files.getUploadURLExternal`` and ``response_url`` endpoints. Every requ
 
 Users must be in the directory (``users=`` or ``add_user``) for DMs, ephemeral messages, App Home
 and lookups, as in a real workspace. ``reset()`` forgets everything: calls, messages, files,
-views, replies, faults, and the directory goes back to the ``users=`` given at construction.
+views, replies, faults, user groups, and the directory goes back to the ``users=`` given at
+construction.
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ class FakeSlack:
             self._replies: list[Reply] = []
             self._response_urls: dict[str, int] = {}  # token -> posts so far
             self._faults: dict[str, list[_Fault]] = {}
+            self._holds: dict[str, list[Any]] = {}
+            self._holding: list[str] = []
         for email, user_id in self._initial_users.items():
             self.add_user(email, user_id=user_id)
 
@@ -169,6 +172,13 @@ class FakeSlack:
         """Put a user in the directory; returns the user id (derived from the email if None)."""
         with self._lock:
             return self._ws.add_user(email, user_id, name, real_name)
+
+    def add_usergroup(self, group_id: str, members: list[str], *,
+                      handle: str | None = None) -> None:
+        """Create (or replace) user group ``group_id`` (``S...``) holding these user ids, which
+        must be in the directory; ``usergroups.users.list`` answers them."""
+        with self._lock:
+            self._ws.add_usergroup(group_id, handle or group_id.lower(), list(members))
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer HTTP 429 with ``Retry-After``."""
@@ -231,9 +241,42 @@ class FakeSlack:
             return dict(self._ws.views)
 
     # -- HTTP
+    def hold(self, method: str, *, after: int = 0) -> threading.Event:
+        """Let ``after`` calls of ``method`` through, then hold the next one without answering
+        or recording it until the returned event is set; then it is dropped unanswered, as if
+        it never reached Slack (a caller killed meanwhile never sees an answer)."""
+        release = threading.Event()
+        with self._lock:
+            self._holds[method] = [after, release]
+        return release
+
+    @property
+    def held(self) -> list[str]:
+        """Methods of the requests being held now."""
+        with self._lock:
+            return list(self._holding)
+
+    def _hold(self, method: str) -> bool:
+        with self._lock:
+            spec = self._holds.get(method)
+            if spec is None:
+                return False
+            if spec[0] > 0:
+                spec[0] -= 1
+                return False
+            del self._holds[method]
+            self._holding.append(method)
+        spec[1].wait()
+        with self._lock:
+            self._holding.remove(method)
+        return True
+
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         url = urlsplit(req.path)
         body = req.rfile.read(int(req.headers.get("Content-Length") or 0))
+        if url.path.startswith("/api/") and self._hold(url.path[5:]):
+            req.close_connection = True
+            return
         headers = dict(req.headers.items())
         extra: dict[str, str] = {}
         status, payload = 404, b"not found"

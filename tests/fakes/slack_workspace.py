@@ -1,10 +1,10 @@
 """The state behind the fake Slack Web API, and its API methods.
 
-``Workspace`` holds users, messages, files and views. ``METHODS`` maps a Web API method name to a
-function ``(workspace, args) -> reply fields``; errors are raised as ``SlackError`` and answered
-the way Slack answers them: HTTP 200, ``{"ok": false, "error": code}`` plus, for Block Kit
-problems, ``errors`` and ``response_metadata.messages``. The server in ``tests.fakes.slack``
-authenticates, records and serialises calls around these functions.
+``Workspace`` holds users, user groups, messages, files and views. ``METHODS`` maps a Web API
+method name to a function ``(workspace, args) -> reply fields``; errors are raised as
+``SlackError`` and answered the way Slack answers them: HTTP 200, ``{"ok": false, "error":
+code}`` plus, for Block Kit problems, ``errors`` and ``response_metadata.messages``. The server
+in ``tests.fakes.slack`` authenticates, records and serialises calls around these functions.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class Workspace:
         self.uploads: dict[str, str] = {}  # upload token -> file id
         self.views: dict[str, Json] = {}  # view id -> modal
         self.home: dict[str, Json] = {}  # user id -> home view
+        self.usergroups: dict[str, Json] = {}  # group id -> usergroup object (with "users")
         self.triggers_used: set[str] = set()
         self.triggers_expired: set[str] = set()
         self.seq = itertools.count(1)
@@ -91,6 +92,15 @@ class Workspace:
             "profile": {"email": email, "real_name": real_name or handle, "display_name": handle},
         }
         return user_id
+
+    def add_usergroup(self, group_id: str, handle: str, members: list[str]) -> None:
+        for user_id in members:
+            self.user(user_id)  # a user group holds users of the workspace only
+        self.usergroups[group_id] = {
+            "id": group_id, "team_id": self.team_id, "is_usergroup": True, "name": handle,
+            "handle": handle, "date_delete": 0, "users": list(members),
+            "user_count": len(members),
+        }
 
     def new_ts(self) -> str:
         n = next(self.seq)
@@ -276,6 +286,16 @@ def _complete_upload(ws: Workspace, args: Json) -> Json:
     return {"files": shared}
 
 
+def _usergroup_users(ws: Workspace, args: Json) -> Json:
+    group_id = str(args.get("usergroup") or "")
+    if not group_id:
+        raise SlackError("invalid_arguments", ["missing required field: usergroup"])
+    group = ws.usergroups.get(group_id)
+    if group is None:
+        raise SlackError("no_such_subteam")
+    return {"users": list(group["users"])}
+
+
 METHODS: dict[str, Method] = {
     "auth.test": _auth_test,
     "chat.postMessage": _post_message,
@@ -290,4 +310,5 @@ METHODS: dict[str, Method] = {
     "views.update": _views_update,
     "files.getUploadURLExternal": _get_upload_url,
     "files.completeUploadExternal": _complete_upload,
+    "usergroups.users.list": _usergroup_users,
 }

@@ -31,7 +31,7 @@ def slack(fake: FakeSlack) -> SlackTransport:
 def test_implements_chat_transport_exactly(cls: type) -> None:
     protocol_methods = [name for name, value in vars(ChatTransport).items()
                         if inspect.isfunction(value) and not name.startswith("_")]
-    assert len(protocol_methods) == 8
+    assert len(protocol_methods) == 9
     for name in protocol_methods:
         expected = inspect.signature(getattr(ChatTransport, name))
         assert inspect.signature(getattr(cls, name)) == expected, name
@@ -148,3 +148,34 @@ def test_unreachable_slack_is_a_provider_error() -> None:
     transport = SlackTransport("xoxb-t", base_url=base_url, server_error_backoff=0.0)
     with pytest.raises(ProviderError, match="URLError"):
         transport.post("C1", "x")
+
+
+def test_usergroup_members_are_listed_then_kept_for_a_while(fake: FakeSlack) -> None:
+    clock = [1000.0]
+    slack = SlackTransport(fake.token, base_url=fake.base_url, group_cache_seconds=300,
+                           monotonic=lambda: clock[0])
+    bob = fake.add_user("bob@example.com", user_id="U0BOB")
+    fake.add_usergroup("S0ADMINS", ["U0ANN", bob])
+    assert slack.usergroup_members("S0ADMINS") == ["U0ANN", "U0BOB"]
+    [call] = fake.calls("usergroups.users.list")
+    assert call.args["usergroup"] == "S0ADMINS"
+    fake.add_usergroup("S0ADMINS", ["U0ANN"])  # bob leaves the group
+    clock[0] += 299
+    assert slack.usergroup_members("S0ADMINS") == ["U0ANN", "U0BOB"]  # still the kept answer
+    assert len(fake.calls("usergroups.users.list")) == 1
+    clock[0] += 2
+    assert slack.usergroup_members("S0ADMINS") == ["U0ANN"]
+    assert len(fake.calls("usergroups.users.list")) == 2
+
+
+def test_an_unknown_usergroup_is_an_error_naming_the_code(fake: FakeSlack,
+                                                          slack: SlackTransport) -> None:
+    with pytest.raises(ProviderError, match="usergroups.users.list failed: no_such_subteam"):
+        slack.usergroup_members("S0NOPE")
+    with pytest.raises(ProviderError, match="no_such_subteam"):  # errors are not kept
+        slack.usergroup_members("S0NOPE")
+    assert len(fake.calls("usergroups.users.list")) == 2
+
+
+def test_the_console_has_no_usergroups() -> None:
+    assert ConsoleTransport().usergroup_members("S0ADMINS") == []
