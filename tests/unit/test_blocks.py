@@ -5,10 +5,7 @@ Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pyte
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +14,8 @@ from bot import blocks, blocks_notify
 from bot.costs import Change, CostReport, Line, Period
 from bot.digest import DigestInputs, build
 from tests.fakes.slack_blocks import message_errors, view_errors
+from tests.unit.snapshot import check_message, check_snapshot
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
@@ -66,15 +63,7 @@ CASES: dict[str, Any] = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_message_snapshots(name: str) -> None:
-    text, built = CASES[name]()
-    assert message_errors(built) == []
-    assert text and len(text) < 3000
-    actual = json.dumps({"text": text, "blocks": built}, indent=1, sort_keys=True,
-                        ensure_ascii=False) + "\n"
-    path = SNAPSHOTS / f"{name}.json"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
+    check_message(name, CASES[name]())
 
 
 def test_home_view_snapshot_and_limits() -> None:
@@ -84,11 +73,7 @@ def test_home_view_snapshot_and_limits() -> None:
         anomalies=["team:data on Nov 23: $250.92 vs $139.32 expected"],
         expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))]))
     assert view_errors(view, kind="home") == []
-    actual = json.dumps(view, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path = SNAPSHOTS / "home.json"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
+    check_snapshot("home", view)
 
 
 def test_long_lists_stay_within_limits() -> None:

@@ -6,10 +6,8 @@ Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pyte
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +17,8 @@ from bot.blocks_deploys import DeployFacts
 from bot.blocks_envs import EnvView
 from bot.booking import Held
 from tests.fakes.slack_blocks import message_errors
+from tests.unit.snapshot import check_message
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 HELD = Held("b-1", "staging-1", "bob@example.com", NOW, NOW + timedelta(days=1), "OPS-7",
             "U0BOB")
@@ -49,15 +47,7 @@ CASES: dict[str, Any] = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_message_snapshots(name: str) -> None:
-    text, built = CASES[name]()
-    assert message_errors(built) == []
-    assert text and len(text) < 3000
-    actual = json.dumps({"text": text, "blocks": built}, indent=1, sort_keys=True,
-                        ensure_ascii=False) + "\n"
-    path = SNAPSHOTS / f"{name}.json"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
+    check_message(name, CASES[name]())
 
 
 def test_text_from_ci_systems_is_escaped() -> None:

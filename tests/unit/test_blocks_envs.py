@@ -6,9 +6,7 @@ Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pyte
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +15,8 @@ from bot import blocks_envs
 from bot.blocks_envs import EnvView
 from bot.booking import Held
 from tests.fakes.slack_blocks import message_errors, view_errors
+from tests.unit.snapshot import check_message, check_snapshot
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 HELD = Held("b-1", "staging-1", "bob@example.com", NOW, NOW + timedelta(days=3), "OPS-12",
             "U0BOB")
@@ -54,20 +52,9 @@ CASES: dict[str, Any] = {
 }
 
 
-def _check(name: str, payload: Any) -> None:
-    actual = json.dumps(payload, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path = SNAPSHOTS / f"{name}.json"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_message_snapshots(name: str) -> None:
-    text, built = CASES[name]()
-    assert message_errors(built) == []
-    assert text and len(text) < 3000
-    _check(name, {"text": text, "blocks": built})
+    check_message(name, CASES[name]())
 
 
 def test_book_modal_snapshot_and_limits() -> None:
@@ -75,7 +62,7 @@ def test_book_modal_snapshot_and_limits() -> None:
                                   metadata={"env": "a-rather-long-environment-name",
                                             "channel": "C0GENERAL"})
     assert view_errors(view, kind="modal") == []
-    _check("env_book_modal", view)
+    check_snapshot("env_book_modal", view)
 
 
 def test_buttons_follow_the_state() -> None:

@@ -5,10 +5,7 @@ Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pyte
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +15,9 @@ from bot import lifecycle as flow
 from bot.config import LifecycleConfig, TtlPolicy
 from bot.errors import CommandError
 from bot.ttl import Override, matching_policy, resolve
-from tests.fakes.slack_blocks import message_errors
+from tests.unit.snapshot import check_message
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 DEFAULTS = LifecycleConfig()
 POLICIES = [
     TtlPolicy(name="team-wide", team="web", max_age="60d"),
@@ -181,12 +177,4 @@ CASES: dict[str, Any] = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_message_snapshots(name: str) -> None:
-    text, built = CASES[name]()
-    assert message_errors(built) == []
-    assert text and len(text) < 3000
-    actual = json.dumps({"text": text, "blocks": built}, indent=1, sort_keys=True,
-                        ensure_ascii=False) + "\n"
-    path = SNAPSHOTS / f"{name}.json"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8")
+    check_message(name, CASES[name]())
