@@ -9,7 +9,8 @@ process. Each client loops: pick a request (`/finops help`, `costs team platform
 `anomalies`, `ttl perf-test-bob`, an anomaly's Acknowledge button), sign it like Slack, POST it
 to /slack/events, and time the answer (Slack's 3 s ack). Printed per setup: requests, requests
 per second, p50 / p99 / max ack latency, errors (any non-200 or transport error), how many
-answers reached the fake Slack's response URLs and how long after the load the last one came.
+requests were answered (in the ack itself, like `help`, or later on the response URL) and how
+long after the load the last answer came.
 
 PostgreSQL only (several replicas need it): DATABASE_URL or --database-url; a scratch database
 ``finops_load`` beside it is rebuilt (never point this at data you keep).
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -79,7 +81,7 @@ def _click(fake: FakeSlack, rng: random.Random, anomaly_ids: list[int]) -> bytes
 
 
 def _client(urls: list[str], fake: FakeSlack, seconds: float, seed: int,
-            anomaly_ids: list[int], out: list[tuple[float, bool]]) -> None:
+            anomaly_ids: list[int], out: list[tuple[float, bool, bool]]) -> None:
     rng = random.Random(seed)
     deadline = time.monotonic() + seconds
     with httpx.Client(timeout=10) as http:
@@ -90,11 +92,13 @@ def _client(urls: list[str], fake: FakeSlack, seconds: float, seed: int,
             body = _command(fake, rng) if rng.random() < 0.8 else _click(fake, rng, anomaly_ids)
             started = time.perf_counter()
             try:
-                ok = http.post(url, content=body, headers=signed_headers(body, secret=SECRET)
-                               ).status_code == 200
+                response = http.post(url, content=body,
+                                     headers=signed_headers(body, secret=SECRET))
+                ok = response.status_code == 200
+                inline = ok and bool(response.content.strip())  # answered in the ack itself
             except httpx.HTTPError:
-                ok = False
-            out.append((time.perf_counter() - started, ok))
+                ok = inline = False
+            out.append((time.perf_counter() - started, ok, inline))
 
 
 def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -119,7 +123,7 @@ def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str
 def _run(label: str, urls: list[str], fake: FakeSlack, clients: int, seconds: float,
          anomaly_ids: list[int]) -> None:
     fake.reset()
-    results: list[tuple[float, bool]] = []
+    results: list[tuple[float, bool, bool]] = []
     threads = [threading.Thread(target=_client, args=(urls, fake, seconds, i, anomaly_ids,
                                                       results)) for i in range(clients)]
     started = time.monotonic()
@@ -135,13 +139,19 @@ def _run(label: str, urls: list[str], fake: FakeSlack, clients: int, seconds: fl
             seen, quiet_since = len(fake.replies), time.monotonic()
         time.sleep(0.1)
     drain = max(0.0, quiet_since - drained)
-    latencies = sorted(s for s, _ in results)
-    errors = sum(not ok for _, ok in results)
+    latencies = sorted(r[0] for r in results)
+    errors = sum(not r[1] for r in results)
+    inline = sum(r[2] for r in results)
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
     print(f"{label:13s} {len(results):6d} requests  {len(results) / elapsed:7.1f} req/s  "
           f"ack p50 {statistics.median(latencies) * 1000:6.1f} ms  p99 {p99 * 1000:7.1f} ms  "
           f"max {latencies[-1] * 1000:7.1f} ms  errors {errors}  "
-          f"answers {len(fake.replies)} (last {drain:.1f} s after the load)", flush=True)
+          f"answers {len(fake.replies) + inline} = {inline} in the ack + {len(fake.replies)} "
+          f"later (the last {drain:.1f} s after the load)", flush=True)
+    refused = Counter(f"{c.status} {c.response}" for c in fake.calls("response_url")
+                      if c.status != 200)
+    if refused:
+        print(f"{'':13s} answers refused by the fake Slack: {dict(refused)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
