@@ -44,9 +44,10 @@ import httpx  # noqa: E402
 from sqlalchemy import Engine, bindparam, create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.types import Date  # noqa: E402
-from sqlmodel import col  # noqa: E402
+from sqlmodel import Session, col  # noqa: E402
 
 from bot.config import Config, Team  # noqa: E402
+from storage import rollup  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.models import CostDaily, Resource, SlackIdentity  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
@@ -111,6 +112,9 @@ def populate(engine: Engine, *, n_resources: int, days: int, n_owners: int, n_te
         conn.execute(insert(SlackIdentity), [
             {"email": f"user{o:03d}@example.com", "user_id": user_id(o), "looked_up_at": NOW}
             for o in range(n_owners)])
+    with Session(engine) as session:  # what an ingest keeps current (storage.rollup)
+        rollup.rebuild(session)
+        session.commit()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))

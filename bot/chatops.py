@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
 from bot.errors import CommandError
 from bot.pipeline import reassign_owners
-from storage import audit, costs, identity, resources
+from storage import audit, costs, identity, resources, rollup
 
 _LIST_LIMIT = 25
 
@@ -115,8 +115,16 @@ def _costs(
     else:
         where, scope = costs.cost_filter(account=command.target), f"account {command.target}"
     metric = config.cost_metric
+    # a team's or owner's totals and services come from the rollup (thousands of rows, not
+    # millions); only the top resources need the daily costs
+    rolled = {"me": ("owner", caller.email), "team": ("team", command.target or "")}.get(
+        command.scope or "")
 
     def total(span: Period) -> dict[str, float]:
+        if rolled is not None:
+            return by_currency((cur, cost) for _, cur, cost in rollup.scope_totals(
+                session, dim=rolled[0], key=rolled[1], start=span.start, end=span.end,
+                metric=metric))
         rows = costs.totals(session, start=span.start, end=span.end, group_by="provider",
                             metric=metric, where=where)
         return by_currency((row.currency, row.cost) for row in rows)
@@ -125,6 +133,10 @@ def _costs(
     changes = {cur: Change(v, before_totals.get(cur, 0.0)) for cur, v in now_totals.items()}
 
     def top(group_by: str) -> list[Line]:
+        if rolled is not None and group_by == "service":
+            return [Line(k, cur, cost) for k, cur, cost in rollup.scope_totals(
+                session, dim=rolled[0], key=rolled[1], start=period.start, end=period.end,
+                metric=metric, by_service=True)]
         rows = costs.totals(
             session,
             start=period.start,

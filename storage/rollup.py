@@ -172,3 +172,24 @@ def recent(
     if not rows or str(rows[0][2]) != as_of.isoformat():
         return None
     return [(str(r), str(c), float(w), float(b)) for r, c, _, w, b in rows]
+
+
+def scope_totals(
+    session: Session, *, dim: str, key: str, start: date, end: date, metric: str,
+    by_service: bool = False,
+) -> list[tuple[str, str, float]]:
+    """One team's or owner's cost in [start, end]: (service or "", currency, cost) rows,
+    largest first — what ``costs.totals`` gives for that scope, from the rollup."""
+    scope = {"team": col(CostScopeDaily.team), "owner": col(CostScopeDaily.owner)}[dim]
+    cost = func.sum(getattr(CostScopeDaily, f"{_METRICS[metric]}_cost"))
+    keys = [col(CostScopeDaily.service)] if by_service else []
+    stmt = (
+        select(*keys, col(CostScopeDaily.currency), cost)
+        .where(scope == key, col(CostScopeDaily.day) >= start, col(CostScopeDaily.day) <= end)
+        .group_by(*keys, col(CostScopeDaily.currency))
+    )
+    rows = [
+        (str(r[0]) if by_service else "", str(r[-2]), float(r[-1] or 0.0))
+        for r in session.connection().execute(stmt)
+    ]
+    return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
