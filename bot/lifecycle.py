@@ -23,6 +23,14 @@ from bot.durations import parse_span, parse_until
 from bot.errors import CommandError
 
 ACTIVE, WARNED, DUE, DONE, EXEMPT = "active", "warned", "due", "done", "exempt"
+# why an act step does not happen now (what refusal returns)
+GONE = "it no longer exists"
+TTL_CHANGED = "its TTL changed since the warning"
+NOT_EXPIRED = "it has not expired"
+IN_GRACE = "the grace period after the warning has not passed"
+PROTECTED = "it is protected (tag or account)"
+NOT_WARNED = "no warning was delivered"
+LATER = (NOT_EXPIRED, IN_GRACE)  # not yet: the step waits and is tried again
 Step = Literal["warn", "notice", "act"]
 EXTEND_CHOICES = ("1d", "3d", "7d")
 
@@ -80,18 +88,18 @@ class Recheck:
 def refusal(check: Recheck, *, action: str, grace: timedelta, now: datetime) -> str | None:
     """Why the act step must not happen now (None: go ahead)."""
     if not check.exists:
-        return "it no longer exists"
+        return GONE
     if check.protected:
-        return "it is protected (tag or account)"
+        return PROTECTED
     if not check.has_ttl or check.fresh_expiry != check.planned_expiry:
-        return "its TTL changed since the warning"
+        return TTL_CHANGED
     if check.fresh_expiry is not None and check.fresh_expiry > now:
-        return "it has not expired"
+        return NOT_EXPIRED
     if provider_action(action) == "destroy":
         if check.warned_at is None:
-            return "no warning was delivered"
+            return NOT_WARNED
         if (check.notified_at or check.warned_at) + grace > now:
-            return "the grace period after the warning has not passed"
+            return IN_GRACE
     return None
 
 

@@ -389,7 +389,7 @@ def _act(services: Services, row: lifecycle.Row, now: datetime) -> str:
             member.act(row.resource_id, verb)
         except ResourceGone:  # went away between the re-read and the call
             with session_scope(services.engine) as session:
-                return _refuse(session, services, row, view, reason="it no longer exists",
+                return _refuse(session, services, row, view, reason=flow.GONE,
                                live=None, now=now)
     after_live = None if dry_run else _live(services, row.resource_id)[1]
     after = "unchanged (dry run)" if dry_run else (after_live.state if after_live else "gone")
@@ -421,23 +421,23 @@ def _refuse(session: Session, services: Services, row: lifecycle.Row, view: bloc
     """Do not act; say why, and leave the workflow where it should be."""
     worker = services.worker
     details = {"reason": reason, "live_state": live.state if live else None}
-    if reason == "its TTL changed since the warning":
+    if reason == flow.TTL_CHANGED:
         lifecycle.finish(session, resource_id=row.resource_id, worker=worker, now=now,
                          outcome=f"not acted: {reason}")
         sync(session, config=services.config, now=now, resource_ids=[row.resource_id])
-    elif reason in ("it has not expired", "the grace period after the warning has not passed"):
+    elif reason in flow.LATER:
         grace = timedelta(seconds=row.grace_s)
         later = max(row.expires_at or now, (row.notified_at or row.warned_at or now) + grace)
         lifecycle.finish(session, resource_id=row.resource_id, worker=worker, now=now,
                          next_at=max(later, now + timedelta(minutes=1)))
     else:  # gone, protected, no provider: this workflow is over
-        if reason == "it no longer exists" and row.attempts >= 1 and live is not None:
+        if reason == flow.GONE and row.attempts >= 1 and live is not None:
             reason = "it was already gone (an earlier attempt may have done it)"
         lifecycle.finish(session, resource_id=row.resource_id, worker=worker, now=now,
                          state=flow.DONE, next_at=None, outcome=f"not acted: {reason}"[:200])
     audit.record(session, actor="finops-bot", action="lifecycle.refused",
                  target=row.resource_id, now=now, origin="job", details=details)
-    if reason not in ("it has not expired", "the grace period after the warning has not passed"):
+    if reason not in flow.LATER:
         user_id, _ = warn_target(session, services, view, now)
         dm(services, user_id, blocks.skipped_message(view, reason=reason))
     return "refused"

@@ -14,10 +14,12 @@ cloud SDKs are imported only for the clouds configured.
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from bot import metrics
 from bot.errors import ProviderError
 
 if TYPE_CHECKING:
@@ -58,6 +60,27 @@ class ComputeActions(Protocol):
     def act(self, resource_id: str, action: Action) -> None:
         """Stop, start or destroy (EC2 terminate, EBS delete, VM delete...)."""
         ...
+
+
+class Metered(ABC):
+    """``describe`` and ``act`` counted and timed in the provider-call metrics; a cloud's
+    class implements ``_describe`` and ``_act``."""
+
+    provider: str
+
+    def describe(self, resource_id: str) -> LiveResource | None:
+        with metrics.provider_call(self.provider, "describe"):
+            return self._describe(resource_id)
+
+    def act(self, resource_id: str, action: Action) -> None:
+        with metrics.provider_call(self.provider, action):
+            self._act(resource_id, action)
+
+    @abstractmethod
+    def _describe(self, resource_id: str) -> LiveResource | None: ...
+
+    @abstractmethod
+    def _act(self, resource_id: str, action: Action) -> None: ...
 
 
 class Fleet:

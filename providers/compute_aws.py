@@ -40,11 +40,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from bot import metrics
 from bot.config import AwsAccount
 from bot.errors import ProviderError, ResourceGone
 from providers.aws import AwsClients, resource_id_from_arn, translate_error
-from providers.compute import Action, LiveResource
+from providers.compute import Action, LiveResource, Metered
 
 INSTANCE_STATES = {
     "pending": "pending",
@@ -87,7 +86,7 @@ def parse_id(resource_id: str) -> Ec2Ref | None:
     return Ec2Ref("instance" if ec2_id.startswith("i-") else "volume", ec2_id, region)
 
 
-class AwsCompute:
+class AwsCompute(Metered):
     """Stop / start / destroy of one configured AWS account's EC2 instances and EBS volumes."""
 
     provider = "aws"
@@ -110,14 +109,6 @@ class AwsCompute:
 
     def handles(self, resource_id: str) -> bool:
         return parse_id(resource_id) is not None
-
-    def describe(self, resource_id: str) -> LiveResource | None:
-        with metrics.provider_call(self.provider, "describe"):
-            return self._describe(resource_id)
-
-    def act(self, resource_id: str, action: Action) -> None:
-        with metrics.provider_call(self.provider, action):
-            self._act(resource_id, action)
 
     def _describe(self, resource_id: str) -> LiveResource | None:
         ref = self._ref(resource_id)

@@ -46,11 +46,10 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.core.pipeline.policies import RetryPolicy
 from azure.mgmt.compute import ComputeManagementClient
 
-from bot import metrics
 from bot.config import AzureAccount
 from bot.errors import ProviderError, ResourceGone
 from providers.azure import DEFAULT_CLIENT_OPTIONS, default_credential, translate_error
-from providers.compute import Action, LiveResource
+from providers.compute import Action, LiveResource, Metered
 
 SERVICE = "Compute"
 DEFAULT_WAIT = 300.0  # seconds an action waits for its operation to finish
@@ -86,7 +85,7 @@ def parse_id(resource_id: str) -> VmRef | None:
     return VmRef(match["subscription"], match["group"], match["name"]) if match else None
 
 
-class AzureCompute:
+class AzureCompute(Metered):
     """Deallocate / start / delete of the virtual machines one configured Azure account sees."""
 
     provider = "azure"
@@ -121,14 +120,6 @@ class AzureCompute:
         if not self.scope.startswith("/subscriptions/"):
             return True  # a billing or management-group scope: any subscription may be ours
         return resource_id.lower().startswith(self.scope + "/")
-
-    def describe(self, resource_id: str) -> LiveResource | None:
-        with metrics.provider_call(self.provider, "describe"):
-            return self._describe(resource_id)
-
-    def act(self, resource_id: str, action: Action) -> None:
-        with metrics.provider_call(self.provider, action):
-            self._act(resource_id, action)
 
     def _describe(self, resource_id: str) -> LiveResource | None:
         vm = self._ref(resource_id)

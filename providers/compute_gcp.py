@@ -48,10 +48,9 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.cloud.compute_v1 import InstancesClient, Operation, ZoneOperationsClient
 
-from bot import metrics
 from bot.config import GcpAccount
 from bot.errors import ProviderError, ResourceGone
-from providers.compute import Action, LiveResource
+from providers.compute import Action, LiveResource, Metered
 from providers.gcp import translate_error
 
 DEFAULT_WAIT = 300.0  # seconds an action waits for its operation to be DONE
@@ -95,7 +94,7 @@ def parse_id(resource_id: str) -> InstanceRef | None:
     return InstanceRef(match["project"], match["zone"], match["instance"]) if match else None
 
 
-class GcpCompute:
+class GcpCompute(Metered):
     """Stop / start / delete of the Compute Engine instances the credentials can reach."""
 
     provider = "gcp"
@@ -128,14 +127,6 @@ class GcpCompute:
 
     def handles(self, resource_id: str) -> bool:
         return parse_id(resource_id) is not None
-
-    def describe(self, resource_id: str) -> LiveResource | None:
-        with metrics.provider_call(self.provider, "describe"):
-            return self._describe(resource_id)
-
-    def act(self, resource_id: str, action: Action) -> None:
-        with metrics.provider_call(self.provider, action):
-            self._act(resource_id, action)
 
     def _describe(self, resource_id: str) -> LiveResource | None:
         ref = self._ref(resource_id)

@@ -113,8 +113,6 @@ class Summary(NamedTuple):
     service: str
     account_id: str
     name: str
-    tags: str
-    first_seen: date
 
 
 def summaries(session: Session) -> list[Summary]:

@@ -104,6 +104,13 @@ def _ingest(services: Services, *arns: str, tags: dict[str, dict[str, str]]) -> 
                     now=services.now())
 
 
+def _expired_box(services: Services, aws: MotoServer) -> str:
+    """bob's instance, whose ttl tag passed yesterday, launched and ingested."""
+    arn = _instance(aws, ttl=_expired())
+    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    return arn
+
+
 def _state(aws: MotoServer, arn: str) -> str:
     return aws.instance_state(arn.rsplit("/", 1)[1])
 
@@ -130,8 +137,7 @@ def test_warn_then_destroy_for_real_with_savings_and_audit(
     make: Any, aws: MotoServer, proxy: MotoProxy, fake_slack: FakeSlack
 ) -> None:
     services = make()
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     assert "warned 1" in run_job(services, "lifecycle")
     assert _terminates(proxy) == 0 and _row(services, arn).state == "warned"
     assert "warned 1" not in _tick(services, timedelta(minutes=59))  # grace: 1 h after warning
@@ -156,8 +162,7 @@ def test_a_worker_killed_between_claim_and_action_is_taken_over_once(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     run_job(services, "lifecycle")
     services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
     # a worker claims the destroy, then dies before calling AWS
@@ -175,8 +180,7 @@ def test_a_worker_killed_after_the_action_never_acts_twice(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     run_job(services, "lifecycle")
     services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
     with session_scope(services.engine) as session:
@@ -196,8 +200,7 @@ def test_an_extend_between_warning_and_action_means_no_destroy(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     run_job(services, "lifecycle")
     services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
     with session_scope(services.engine) as session:
@@ -218,8 +221,7 @@ def test_retagged_live_resource_is_rechecked_right_before_acting(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     run_job(services, "lifecycle")
     later = (NOW.date() + timedelta(days=30)).isoformat()
     ec2 = aws.client("ec2")
@@ -234,8 +236,7 @@ def test_throttling_is_retried_and_a_provider_error_stays_retryable_and_reported
     make: Any, aws: MotoServer, proxy: MotoProxy, fake_slack: FakeSlack
 ) -> None:
     services = make()
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     run_job(services, "lifecycle")
     proxy.fail_next(throttled(), times=2, when=lambda c: moto_fakes.action_of(c) ==
                     "TerminateInstances")
@@ -280,8 +281,7 @@ def test_dry_run_changes_nothing_at_the_provider(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make(enforce=False)
-    arn = _instance(aws, ttl=_expired())
-    _ingest(services, arn, tags={arn: {"owner": "bob@example.com", "ttl": _expired()}})
+    arn = _expired_box(services, aws)
     run_job(services, "lifecycle")
     assert "would destroy 1" in _tick(services, timedelta(hours=2))
     assert _terminates(proxy) == 0 and _state(aws, arn) == "running"
