@@ -49,6 +49,9 @@ def error_message(error: str) -> Message:
     return error, [_section(f":warning: {error}")]
 
 
+TOP_LINES = 5  # services and resources shown in a costs answer
+
+
 def _lines(lines: Sequence[Line], limit: int) -> str:
     return (
         "\n".join(f"• {line.name} — {money(line.cost, line.currency)}" for line in lines[:limit])
@@ -69,8 +72,8 @@ def costs_message(report: CostReport) -> Message:
     blocks = [
         _header(f"Costs: {report.scope}"),
         _section(f"{report.period.label()} ({report.period.days} days)\n{totals}"),
-        _section(f"*Top services*\n{_lines(report.services, 5)}"),
-        _section(f"*Top resources*\n{_lines(report.resources, 5)}"),
+        _section(f"*Top services*\n{_lines(report.services, TOP_LINES)}"),
+        _section(f"*Top resources*\n{_lines(report.resources, TOP_LINES)}"),
     ]
     first = next(iter(sorted(report.totals.items())))
     text = f"Costs for {report.scope}, {report.period.label()}: {money(first[1].current, first[0])}"

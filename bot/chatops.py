@@ -137,14 +137,14 @@ def _costs(
             return [Line(k, cur, cost) for k, cur, cost in rollup.scope_totals(
                 session, dim=rolled[0], key=rolled[1], start=period.start, end=period.end,
                 metric=metric, by_service=True)]
-        rows = costs.totals(
-            session,
-            start=period.start,
-            end=period.end,
-            group_by=group_by,
-            metric=metric,
-            where=where,
-        )
+        if rolled is not None and period.days == 7:  # the last 7 days: the ingest's snapshot
+            snapshot = rollup.scope_top_resources(session, dim=rolled[0], key=rolled[1],
+                                                  as_of=period.end, metric=metric,
+                                                  largest=blocks.TOP_LINES)
+            if snapshot is not None:
+                return [Line(*row) for row in snapshot]
+        rows = costs.totals(session, start=period.start, end=period.end, group_by=group_by,
+                            metric=metric, where=where, largest=blocks.TOP_LINES)
         return [Line(r.key, r.currency, r.cost) for r in rows]
 
     report = CostReport(scope, period, changes, top("service"), top("resource"))

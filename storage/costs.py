@@ -147,17 +147,24 @@ def grouped(
     end: date,
     metric: str = "EffectiveCost",
     where: Iterable[ColumnElement[bool]] = (),
+    largest: int | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Rows of (key per ``by`` dimension..., currency, cost) for days in [start, end]."""
+    """Rows of (key per ``by`` dimension..., currency, cost) for days in [start, end].
+
+    ``largest``: only that many rows, the costliest first (ties by key, then currency).
+    """
     keys = [_group_column(name).label(f"k{i}") for i, name in enumerate(by)]
     conditions = [col(CostDaily.day) >= start, col(CostDaily.day) <= end, *where]
-    stmt = select(*keys, col(CostDaily.currency), func.sum(_metric_column(metric))).select_from(
-        CostDaily)
+    cost = func.sum(_metric_column(metric))
+    stmt = select(*keys, col(CostDaily.currency), cost).select_from(CostDaily)
     # resource_id is resource's key, so the outer join never adds rows: skip it when no key or
     # condition reads resource (SQLite would otherwise look up every cost row's resource)
     if any(_reads_resource(c) for c in (*keys, *conditions)):
         stmt = stmt.outerjoin(Resource, col(Resource.resource_id) == col(CostDaily.resource_id))
     stmt = stmt.where(and_(*conditions)).group_by(*keys, col(CostDaily.currency))
+    if largest is not None:
+        order = (func.coalesce(cost, 0.0).desc(), *keys, col(CostDaily.currency))
+        stmt = stmt.order_by(*order).limit(largest)
     if session.autoflush:
         session.flush()
     # plain rows through the connection: the ORM's per-row result processing is not needed here
@@ -176,13 +183,16 @@ def totals(
     group_by: str,
     metric: str = "EffectiveCost",
     where: Iterable[ColumnElement[bool]] = (),
+    largest: int | None = None,
 ) -> list[Total]:
-    """Cost per group and currency for days in [start, end] (inclusive), largest first."""
+    """Cost per group and currency for days in [start, end] (inclusive), largest first.
+
+    ``largest``: only the top that many (a scope's top resources out of thousands).
+    """
     rows = [
         Total(str(k), str(c), float(v or 0.0))
-        for k, c, v in grouped(
-            session, by=[group_by], start=start, end=end, metric=metric, where=where
-        )
+        for k, c, v in grouped(session, by=[group_by], start=start, end=end, metric=metric,
+                               where=where, largest=largest)
     ]
     if group_by == "day":
         return sorted(rows, key=lambda t: (t.key, t.currency))

@@ -52,6 +52,9 @@ class CostScopeDaily(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("day", "team", "owner", "service", "currency", name="uq_cost_scope_daily"),
         Index("ix_cost_scope_daily_team_owner", "team", "owner"),
+        # `costs team|me` and App Home read one scope's last days
+        Index("ix_cost_scope_daily_team_day", "team", "day"),
+        Index("ix_cost_scope_daily_owner_day", "owner", "day"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -174,6 +174,29 @@ def recent(
     return [(str(r), str(c), float(w), float(b)) for r, c, _, w, b in rows]
 
 
+def scope_top_resources(
+    session: Session, *, dim: str, key: str, as_of: date, metric: str, largest: int
+) -> list[tuple[str, str, float]] | None:
+    """One team's or owner's costliest resources over the 7 days ending ``as_of``, from the
+    recent-cost snapshot: (resource, currency, cost) rows, largest first (ties by resource,
+    then currency), resources that cost nothing in those days left out. None if the snapshot
+    is not for ``as_of``."""
+    stored = session.connection().execute(select(col(ResourceRecentCost.as_of)).limit(1)).first()
+    if stored is None or str(stored[0]) != as_of.isoformat():
+        return None
+    scope = {"team": col(Resource.team), "owner": col(Resource.owner)}[dim]
+    week = getattr(ResourceRecentCost, f"{_METRICS[metric]}_week")
+    rid, currency = col(ResourceRecentCost.resource_id), col(ResourceRecentCost.currency)
+    stmt = (
+        select(rid, currency, week)
+        .join(Resource, col(Resource.resource_id) == rid)
+        .where(scope == key, week != 0)
+        .order_by(week.desc(), rid, currency)
+        .limit(largest)
+    )
+    return [(str(r), str(c), float(v)) for r, c, v in session.connection().execute(stmt)]
+
+
 def scope_totals(
     session: Session, *, dim: str, key: str, start: date, end: date, metric: str,
     by_service: bool = False,

@@ -130,3 +130,53 @@ def test_recent_snapshot_is_for_the_day_before_the_ingest_and_dropped_when_stale
     # replacing a day inside its window drops it; a reader then goes back to cost_daily
     costs.replace_costs(session, rows=[_row(13, "db-1", 99.0, owner="bob@example.com")])
     assert rollup.recent(session, as_of=yesterday, metric="BilledCost") is None
+
+
+def _scope_rows() -> list[DailyCost]:
+    """Eight web resources with ties, one that cost nothing this week, one in EUR; more than
+    the five an answer shows."""
+    rows = _rows()
+    for n, cost in enumerate((5.0, 7.0, 7.0, 2.0, 9.0, 1.0, 7.0, 3.0)):
+        rows += [_row(d, f"fe-{n + 2}", cost, owner="dan@example.com") for d in range(14)]
+    rows += [_row(d, "fe-old", 50.0, owner="dan@example.com") for d in range(6)]  # before only
+    rows += [_row(d, "fe-eur", 4.0, currency="EUR", owner="dan@example.com") for d in range(14)]
+    return rows
+
+
+def test_top_resources_of_a_scope_come_from_the_snapshot_as_from_the_daily_costs(
+    session: Session,
+) -> None:
+    _ingest(session, _scope_rows())
+    yesterday = NOW.date() - timedelta(days=1)
+    week = [costs.cost_filter(team="web"), costs.cost_filter(owner="dan@example.com"),
+            costs.cost_filter(owner="bob@example.com")]
+    for (dim, key), where in zip((("team", "web"), ("owner", "dan@example.com"),
+                                  ("owner", "bob@example.com")), week, strict=True):
+        for metric in ("EffectiveCost", "BilledCost", "ListCost"):
+            live = costs.totals(session, start=yesterday - timedelta(days=6), end=yesterday,
+                                group_by="resource", metric=metric, where=where)
+            snap = rollup.scope_top_resources(session, dim=dim, key=key, as_of=yesterday,
+                                              metric=metric, largest=5)
+            assert snap is not None
+            assert [(r, c, round(v, 6)) for r, c, v in snap] == [
+                (t.key, t.currency, round(t.cost, 6)) for t in live[:5]]
+    web = rollup.scope_top_resources(session, dim="team", key="web", as_of=yesterday,
+                                     metric="BilledCost", largest=5) or []
+    # largest first, ties by resource; fe-old cost nothing in these 7 days
+    assert [r for r, _, _ in web] == ["fe-6", "fe-3", "fe-4", "fe-8", "fe-2"]
+    assert "fe-old" not in {r for r, _, _ in rollup.scope_top_resources(
+        session, dim="team", key="web", as_of=yesterday, metric="BilledCost", largest=50) or []}
+    # a snapshot for another day answers nothing: the caller reads cost_daily
+    assert rollup.scope_top_resources(session, dim="team", key="web",
+                                      as_of=yesterday - timedelta(days=1),
+                                      metric="BilledCost", largest=5) is None
+
+
+def test_the_largest_groups_are_the_head_of_the_full_list(session: Session) -> None:
+    _ingest(session, _scope_rows())
+    start, end = D0, D0 + timedelta(days=13)
+    for group_by in ("resource", "service", "owner", "account"):
+        full = costs.totals(session, start=start, end=end, group_by=group_by)
+        for n in (1, 3, 5, 100):
+            assert costs.totals(session, start=start, end=end, group_by=group_by,
+                                largest=n) == full[:n]

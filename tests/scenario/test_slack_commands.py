@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -49,6 +50,30 @@ def test_costs_team_answers_with_real_figures(slack: SlackClientSim, fake_slack:
                                                  group_by="provider",
                                                  where=costs.cost_filter(team="data")))
     assert total > 0 and money(total) in text
+
+
+def test_costs_of_the_last_7_days_read_the_snapshot_and_say_what_cost_daily_says(
+        slack: SlackClientSim, fake_slack: FakeSlack, services: Services) -> None:
+    from sqlalchemy import delete
+
+    from storage import rollup
+    from storage.models import ResourceRecentCost
+
+    yesterday = services.now().date() - timedelta(days=1)
+    with Session(services.engine) as session:  # the demo ingest made one for yesterday
+        assert rollup.recent(session, as_of=yesterday, metric="EffectiveCost")
+    for text in ("costs team data", "costs me"):
+        slack.command(text, user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 2)
+    with Session(services.engine) as session:
+        session.execute(delete(ResourceRecentCost))
+        session.commit()
+    for text in ("costs team data", "costs me"):
+        slack.command(text, user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 4)
+    snapshot, daily = fake_slack.replies[:2], fake_slack.replies[2:]
+    assert "Top resources" in str(snapshot[0].payload["blocks"])
+    assert [r.payload["blocks"] for r in snapshot] == [r.payload["blocks"] for r in daily]
 
 
 def test_unknown_words_get_error_and_help_only_for_the_caller(
