@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import itertools
 import os
 import random
 import statistics
@@ -33,9 +34,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -114,6 +116,7 @@ def populate(engine: Engine, *, n_resources: int, days: int, n_owners: int, n_te
             for o in range(n_owners)])
     with Session(engine) as session:  # what an ingest keeps current (storage.rollup)
         rollup.rebuild(session)
+        rollup.refresh_recent(session, as_of=LAST_DAY)
         session.commit()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -160,6 +163,10 @@ def serve_child(kind: str, database_url: str, slack_url: str) -> None:
 
     config = uvicorn.Config(_asgi(kind, database_url, slack_url), host="127.0.0.1",
                             port=0, log_level="warning", lifespan="off", access_log=False)
+    if kind == "ours":
+        from app import settle_heap
+
+        settle_heap()  # as app.serve does before it serves
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -203,7 +210,13 @@ def server(kind: str, database_url: str, slack_url: str) -> Iterator[str]:
 # --- the clients ------------------------------------------------------------------------------
 
 class AnsweringSlack(FakeSlack):
-    """The fake Slack, noting when each response_url receives its answer."""
+    """The fake Slack, noting when each response_url receives its answer.
+
+    It runs in its own process (``--serve-slack``), so that checking the answers' Block Kit does
+    not take the GIL from the clients timing their acks. The clients make up their response
+    URLs (``/response/<token>``) and wait for an answer with ``GET /bench/wait/<token>?t=S``:
+    up to S seconds, answering its arrival ``time.monotonic()`` (or ``None``).
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -211,16 +224,67 @@ class AnsweringSlack(FakeSlack):
         self._cv = threading.Condition()
 
     def _respond(self, token: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        with self._lock:  # the clients name their response URLs themselves (no round trip)
+            self._response_urls.setdefault(token, 0)
         result = super()._respond(token, headers, body)
         with self._cv:
-            self.arrived.setdefault(token, time.perf_counter())
+            self.arrived.setdefault(token, time.monotonic())
             self._cv.notify_all()
         return result
 
-    def wait(self, token: str, timeout: float) -> float | None:
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(req.path)
+        if not url.path.startswith("/bench/"):
+            return super()._handle(req)
+        token = url.path.rsplit("/", 1)[1]
         with self._cv:
-            self._cv.wait_for(lambda: token in self.arrived, timeout)
-            return self.arrived.get(token)
+            self._cv.wait_for(lambda: token in self.arrived, float(url.query[2:]))
+            payload = repr(self.arrived.get(token))
+        data = payload.encode()
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
+        return None
+
+
+class SlackClient:
+    """The load clients' side of the fake Slack in its child process."""
+
+    def __init__(self, root_url: str) -> None:
+        self.root_url = root_url
+
+
+    def wait(self, http: httpx.Client, token: str, timeout: float) -> float | None:
+        reply = http.get(f"{self.root_url}/bench/wait/{token}", params={"t": f"{timeout:.3f}"},
+                         timeout=timeout + 10).text
+        return None if reply == "None" else float(reply)
+
+
+def serve_slack() -> None:
+    """The fake Slack until stdin closes; its root URL goes to stdout as ``URL <url>``."""
+    fake = AnsweringSlack(token=TOKEN, users={f"user{o:03d}@example.com": user_id(o)
+                                              for o in range(OWNERS)})
+    with fake:
+        print(f"URL {fake.root_url}", flush=True)
+        sys.stdin.read()
+    os._exit(0)
+
+
+@contextmanager
+def fake_slack() -> Iterator[SlackClient]:
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-slack"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("URL "):
+            raise RuntimeError(f"fake Slack did not start: {line!r}")
+        yield SlackClient(line.split()[1])
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=15)
+        proc.stdout.close()
 
 
 @dataclass
@@ -230,6 +294,7 @@ class Stats:
     seconds: float = 0.0
     acks: list[float] = field(default_factory=list)
     answers: list[float] = field(default_factory=list)
+    by_verb: dict[str, list[float]] = field(default_factory=dict)
     unanswered: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -238,12 +303,16 @@ class Stats:
         with self.lock:
             self.errors[kind] = self.errors.get(kind, 0) + 1
 
-    def answered(self, arrived: float | None, sent: float) -> None:
+    def answered(self, arrived: float | None, sent: float, text: str) -> None:
         with self.lock:
             if arrived is None:
                 self.unanswered += 1
             else:
                 self.answers.append(arrived - sent)
+                self.by_verb.setdefault(" ".join(text.split()[:2]), []).append(arrived - sent)
+
+
+_PHASES = itertools.count(1)
 
 
 def _signed(body: bytes) -> dict[str, str]:
@@ -253,7 +322,7 @@ def _signed(body: bytes) -> dict[str, str]:
             "Content-Type": "application/x-www-form-urlencoded"}
 
 
-def run_phase(url: str, fake: AnsweringSlack, *, commands: list[tuple[str, str]], clients: int,
+def run_phase(url: str, fake: SlackClient, *, commands: list[tuple[str, str]], clients: int,
               duration: float, answers: bool, wait_answer: bool, rate: float | None = None,
               answer_timeout: float = 60.0, drain: float = 60.0, seed: int = 1) -> Stats:
     """``clients`` threads sending commands for ``duration`` s (paced to ``rate`` req/s if set).
@@ -263,13 +332,15 @@ def run_phase(url: str, fake: AnsweringSlack, *, commands: list[tuple[str, str]]
     seconds after the phase.
     """
     stats = Stats()
-    pending: list[tuple[str, float]] = []  # (token, sent) not waited for inline
+    phase = next(_PHASES)  # response URLs are never reused across phases
+    pending: list[tuple[str, float, str]] = []  # (token, sent, text) not waited for inline
     start = threading.Barrier(clients + 1)
 
     def client(i: int) -> None:
         rng = random.Random(seed * 1000 + i)
         interval = clients / rate if rate else 0.0
-        with httpx.Client(timeout=30) as http:
+        sent_count = 0
+        with httpx.Client(timeout=30) as http, httpx.Client(timeout=30) as slack:
             start.wait()
             t_end = time.perf_counter() + duration
             next_at = time.perf_counter() + rng.random() * interval
@@ -278,30 +349,31 @@ def run_phase(url: str, fake: AnsweringSlack, *, commands: list[tuple[str, str]]
                     time.sleep(max(0.0, next_at - time.perf_counter()))
                     next_at += interval * (0.5 + rng.random())
                 uid, text_ = rng.choice(commands)
-                response_url = fake.response_url(f"c{i}")
-                token = response_url.rsplit("/", 1)[1]
+                sent_count += 1
+                token = f"{phase}-c{i}-{sent_count}"
+                response_url = f"{fake.root_url}/response/{token}"
                 body = urlencode({
                     "token": "legacy", "team_id": "T0FAKE", "channel_id": "C0GENERAL",
                     "user_id": uid, "command": "/finops", "text": text_,
                     "response_url": response_url, "trigger_id": "1.2.3", "api_app_id": "A0",
                 }).encode()
-                sent = time.perf_counter()
+                sent = time.monotonic()  # the clock the fake Slack's arrival times are on
                 try:
                     resp = http.post(url + "/slack/events", content=body, headers=_signed(body))
                 except httpx.HTTPError as exc:
                     stats.error(type(exc).__name__)
                     continue
-                acked = time.perf_counter() - sent
+                acked = time.monotonic() - sent
                 if resp.status_code != 200:
                     stats.error(f"HTTP {resp.status_code}")
                     continue
                 with stats.lock:
                     stats.acks.append(acked)
                 if answers and wait_answer:
-                    stats.answered(fake.wait(token, answer_timeout), sent)
+                    stats.answered(fake.wait(slack, token, answer_timeout), sent, text_)
                 elif answers:
                     with stats.lock:
-                        pending.append((token, sent))
+                        pending.append((token, sent, text_))
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
@@ -311,9 +383,11 @@ def run_phase(url: str, fake: AnsweringSlack, *, commands: list[tuple[str, str]]
     for t in threads:
         t.join()
     stats.seconds = time.perf_counter() - began
-    deadline = time.perf_counter() + drain
-    for token, sent in pending:
-        stats.answered(fake.wait(token, max(0.0, deadline - time.perf_counter())), sent)
+    deadline = time.monotonic() + drain
+    with httpx.Client() as slack:
+        for token, sent, text_ in pending:
+            left = max(0.0, deadline - time.monotonic())
+            stats.answered(fake.wait(slack, token, left), sent, text_)
     return stats
 
 
@@ -335,6 +409,9 @@ def show(name: str, s: Stats) -> None:
         print(f"{'':<16} answers {len(s.answers)} (+{s.unanswered} not within the timeout): "
               f"send->reply p50 {_pct(s.answers, 50) * 1000:.0f} ms  "
               f"p99 {_pct(s.answers, 99) * 1000:.0f} ms  max {max(s.answers) * 1000:.0f} ms")
+        print(f"{'':<16} " + "  ".join(
+            f"{verb}: p50 {_pct(v, 50) * 1000:.0f} p99 {_pct(v, 99) * 1000:.0f} ms"
+            for verb, v in sorted(s.by_verb.items())))
 
 
 def _pg_engine(url: str) -> Engine:
@@ -404,7 +481,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the database when it already has the requested row counts")
     parser.add_argument("--serve", choices=["bare", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--slack-url", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-slack", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_slack:
+        serve_slack()
+        return 0
     if args.serve:
         serve_child(args.serve, args.database_url, args.slack_url)
         return 0
@@ -417,11 +498,10 @@ def main(argv: list[str] | None = None) -> int:
         commands += [(uid, f"costs team team-{rng.randrange(TEAMS):02d}"), (uid, "costs me"),
                      (uid, f"costs resource {rng.choice(rids)}")]
     results: dict[str, Stats] = {}
-    fake = AnsweringSlack(token=TOKEN, users={f"user{o:03d}@example.com": user_id(o)
-                                              for o in range(OWNERS)})
-    with fake:
+    with fake_slack() as fake:
+        slack_api = fake.root_url + "/api/"
         for kind in ("bare", "ours"):
-            with server(kind, url, fake.base_url) as base:
+            with server(kind, url, slack_api) as base:
                 for seconds, drain in ((args.warmup, 0.0), (args.duration, 60.0)):
                     if seconds:  # the warm-up's answers still queued are not waited for
                         results[kind] = run_phase(
@@ -431,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             show(kind, results[kind])
         rate = len(results["ours"].acks) / results["ours"].seconds
         if not args.no_equal_rate and rate > 0:
-            with server("bare", url, fake.base_url) as base:
+            with server("bare", url, slack_api) as base:
                 results["bare@rate"] = run_phase(base, fake, commands=commands,
                                                  clients=args.clients, duration=args.duration,
                                                  answers=False, wait_answer=False, rate=rate)

@@ -90,6 +90,12 @@ def _decode(value: Any) -> Any:
     return value
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections under a burst of concurrent
+    # clients, which then wait a second for their SYN to be resent: Slack does not do that
+    request_queue_size = 128
+
+
 class FakeSlack:
     """Threaded loopback server behaving like the Slack Web API; see the module docstring."""
 
@@ -117,7 +123,7 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the recorded calls are the log
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._ws.root_url = self.root_url
         # a short poll interval keeps stop() (and fixture teardown) fast
