@@ -17,7 +17,18 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import (
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlmodel import Session, col
 
 from storage.models import CostDaily, CostScopeDaily, Resource, ResourceRecentCost
@@ -190,7 +201,9 @@ def scope_top_resources(
     stmt = (
         select(rid, currency, week)
         .join(Resource, col(Resource.resource_id) == rid)
-        .where(scope == key, week != 0)
+        # a literal zero: as a bound parameter, PostgreSQL's generic plan (a prepared statement
+        # after a few runs) guesses `!= $1` keeps one row and loops over every resource
+        .where(scope == key, week != literal_column("0"))
         .order_by(week.desc(), rid, currency)
         .limit(largest)
     )
