@@ -73,10 +73,20 @@ def _need(words: list[str], count: int, usage: str) -> None:
         raise CommandError(f"usage: `{usage}`")
 
 
+def _keywords(words: list[str]) -> list[str]:
+    """The words with the grammar's keywords in lower case (phones capitalise what is typed);
+    names, ids and targets keep their case."""
+    return [w.lower() if w.lower() in _KEYWORDS else w for w in words[:1]] + words[1:]
+
+
+_KEYWORDS = frozenset({"me", "team", "resource", "account", "unowned"})
+
+
 def _costs(words: list[str]) -> Command:
     period = None
     if words and words[-1].lower() in PERIODS:
         period = words.pop().lower()
+    words = _keywords(words)
     if not words or words == ["me"]:
         return Command("costs", scope="me", period=period or "7d")
     if len(words) == 2 and words[0] in ("team", "resource", "account"):
@@ -85,6 +95,7 @@ def _costs(words: list[str]) -> Command:
 
 
 def _resources(words: list[str]) -> Command:
+    words = _keywords(words)
     if not words or words == ["me"]:
         return Command("resources", scope="me")
     if words == ["unowned"]:

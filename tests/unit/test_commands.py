@@ -40,6 +40,13 @@ NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
         ("extend qa 1d", Command("extend", target="qa", duration="1d")),
         ("ttl i-1", Command("ttl", target="i-1")),
         ("  COSTS  team   data ", Command("costs", scope="team", target="data", period="7d")),
+        # keywords in any case (phones capitalise), names as typed
+        ("Costs Team Data 30D", Command("costs", scope="team", target="Data", period="30d")),
+        ("costs Me", Command("costs", scope="me", period="7d")),
+        ("Resources Unowned", Command("resources", scope="unowned")),
+        ("resources ME", Command("resources", scope="me")),
+        ("costs Resource i-ABC", Command("costs", scope="resource", target="i-ABC",
+                                         period="7d")),
     ],
 )
 def test_grammar(text: str, expected: Command) -> None:
