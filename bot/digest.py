@@ -7,6 +7,7 @@ untagged resources, TTLs expiring within 72 h, and money the bot's actions saved
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -78,10 +79,13 @@ def movers(current: Mapping[str, Mapping[str, float]],
     found: list[Mover] = []
     for dimension in current.keys() | before.keys():
         now_, then = current.get(dimension, {}), before.get(dimension, {})
+        # the top few of thousands of resources: rank plain numbers, build only what is kept
+        names = heapq.nsmallest(
+            top, now_.keys() | then.keys(),
+            key=lambda name: (-abs(now_.get(name, 0.0) - then.get(name, 0.0)), name))
         changes = [Mover(dimension, name, Change(now_.get(name, 0.0), then.get(name, 0.0)))
-                   for name in now_.keys() | then.keys()]
-        changes.sort(key=lambda m: (-abs(m.change.delta), m.name))
-        found.extend(m for m in changes[:top] if abs(m.change.delta) >= 0.01)
+                   for name in names]
+        found.extend(m for m in changes if abs(m.change.delta) >= 0.01)
     return sorted(found, key=lambda m: (-abs(m.change.delta), m.dimension, m.name))[: top * 2]
 
 

@@ -123,7 +123,7 @@ def scope_series(
     )
     return [
         (str(k), str(s), d if isinstance(d, date) else date.fromisoformat(str(d)), str(c), float(v))
-        for k, s, d, c, v in session.connection().execute(stmt)
+        for k, s, d, c, v in session.connection().execute(stmt).all()  # one fetchall
     ]
 
 

@@ -1,0 +1,33 @@
+"""Top movers of a digest: the biggest absolute changes per dimension, ties by name."""
+
+from __future__ import annotations
+
+from bot.digest import movers
+
+
+def test_the_biggest_changes_per_dimension_ties_by_name_tiny_ones_dropped() -> None:
+    current = {
+        "resource": {"a": 10.0, "b": 1.0, "c": 5.0, "d": 5.0, "e": 3.0, "f": 100.004},
+        "service": {"EC2": 50.0, "S3": 7.0},
+    }
+    before = {
+        "resource": {"a": 2.0, "b": 9.0, "c": 0.0, "e": 3.0, "f": 100.0, "gone": 6.0},
+        "service": {"EC2": 20.0, "RDS": 4.0},
+    }
+    got = [(m.dimension, m.name, round(m.change.delta, 3)) for m in movers(current, before)]
+    # per dimension the top three by |delta| (a +8, b -8: tie by name; c, d, gone tie at 5..6),
+    # then all of them ranked together, six at most; e (no change) and f (+0.004) never show
+    assert got == [
+        ("service", "EC2", 30.0),
+        ("resource", "a", 8.0),
+        ("resource", "b", -8.0),
+        ("service", "S3", 7.0),
+        ("resource", "gone", -6.0),
+        ("service", "RDS", -4.0),
+    ]
+
+
+def test_nothing_moved_means_no_movers() -> None:
+    same = {"service": {"EC2": 5.0}, "resource": {"i-1": 5.0}}
+    assert movers(same, same) == []
+    assert movers({}, {}) == []
