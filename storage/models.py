@@ -52,7 +52,7 @@ class CostScopeDaily(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("day", "team", "owner", "service", "currency", name="uq_cost_scope_daily"),
         Index("ix_cost_scope_daily_team_owner", "team", "owner"),
-        # `costs team|me` and App Home read one scope's last days
+        # `costs team|me` read one scope's last days
         Index("ix_cost_scope_daily_team_day", "team", "day"),
         Index("ix_cost_scope_daily_owner_day", "owner", "day"),
     )
