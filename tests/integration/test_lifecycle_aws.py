@@ -111,6 +111,14 @@ def _expired_box(services: Services, aws: MotoServer) -> str:
     return arn
 
 
+def _destroy_due(services: Services, aws: MotoServer) -> str:
+    """The expired instance, warned by a sweep, two hours later: its destroy is due now."""
+    arn = _expired_box(services, aws)
+    run_job(services, "lifecycle")
+    services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+    return arn
+
+
 def _state(aws: MotoServer, arn: str) -> str:
     return aws.instance_state(arn.rsplit("/", 1)[1])
 
@@ -162,9 +170,7 @@ def test_a_worker_killed_between_claim_and_action_is_taken_over_once(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _expired_box(services, aws)
-    run_job(services, "lifecycle")
-    services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+    arn = _destroy_due(services, aws)
     # a worker claims the destroy, then dies before calling AWS
     with session_scope(services.engine) as session:
         due = lifecycle.due(session, now=services.now())
@@ -180,9 +186,7 @@ def test_a_worker_killed_after_the_action_never_acts_twice(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _expired_box(services, aws)
-    run_job(services, "lifecycle")
-    services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+    arn = _destroy_due(services, aws)
     with session_scope(services.engine) as session:
         due = lifecycle.due(session, now=services.now())
         assert lifecycle.claim(session, row=due[0], worker="dead-replica", now=services.now())
@@ -200,9 +204,7 @@ def test_an_extend_between_warning_and_action_means_no_destroy(
     make: Any, aws: MotoServer, proxy: MotoProxy
 ) -> None:
     services = make()
-    arn = _expired_box(services, aws)
-    run_job(services, "lifecycle")
-    services.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+    arn = _destroy_due(services, aws)
     with session_scope(services.engine) as session:
         due = lifecycle.due(session, now=services.now())
         # the sweeper has read the due step; the owner's Extend lands before it acts
