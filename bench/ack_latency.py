@@ -180,20 +180,17 @@ def serve_child(kind: str, database_url: str, slack_url: str) -> None:
 
 
 @contextmanager
-def server(kind: str, database_url: str, slack_url: str) -> Iterator[str]:
-    log = Path(tempfile.gettempdir()) / "finops-bench" / f"ack_latency-{kind}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as err:  # Bolt's warnings (e.g. "didn't call ack()") go there
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, "--database-url", database_url,
-             "--slack-url", slack_url],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+def child(args: list[str], *, announces: str, stderr: Any = None) -> Iterator[str]:
+    """This script run again with ``args``, until the block ends (its stdin closes); yields
+    the word that follows ``announces`` on the first line it prints."""
+    proc = subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     assert proc.stdout is not None and proc.stdin is not None
     try:
         line = proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"{kind} server did not start: {line!r}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
+        if not line.startswith(announces + " "):
+            raise RuntimeError(f"{' '.join(args)} did not start: {line!r}")
+        yield line.split()[1]
     finally:
         proc.stdin.close()
         try:
@@ -202,9 +199,19 @@ def server(kind: str, database_url: str, slack_url: str) -> Iterator[str]:
             proc.kill()
             proc.wait()
         proc.stdout.close()
-        warned = sum("didn't call ack()" in line for line in log.read_text().splitlines())
-        if warned:
-            print(f"{'':<16} {kind}: {warned} commands not acked within 3 s (see {log})")
+
+
+@contextmanager
+def server(kind: str, database_url: str, slack_url: str) -> Iterator[str]:
+    log = Path(tempfile.gettempdir()) / "finops-bench" / f"ack_latency-{kind}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as err:  # Bolt's warnings (e.g. "didn't call ack()") go there
+        args = ["--serve", kind, "--database-url", database_url, "--slack-url", slack_url]
+        with child(args, announces="PORT", stderr=err) as port:
+            yield f"http://127.0.0.1:{int(port)}"
+    warned = sum("didn't call ack()" in line for line in log.read_text().splitlines())
+    if warned:
+        print(f"{'':<16} {kind}: {warned} commands not acked within 3 s (see {log})")
 
 
 # --- the clients ------------------------------------------------------------------------------
@@ -273,18 +280,8 @@ def serve_slack() -> None:
 
 @contextmanager
 def fake_slack() -> Iterator[SlackClient]:
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-slack"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None and proc.stdin is not None
-    try:
-        line = proc.stdout.readline()
-        if not line.startswith("URL "):
-            raise RuntimeError(f"fake Slack did not start: {line!r}")
-        yield SlackClient(line.split()[1])
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=15)
-        proc.stdout.close()
+    with child(["--serve-slack"], announces="URL") as url:
+        yield SlackClient(url)
 
 
 @dataclass
