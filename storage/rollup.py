@@ -13,13 +13,15 @@ replaced. Readers fall back to ``cost_daily`` when it is not for the day they ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -109,49 +111,57 @@ def pair(team: str | None, owner: str | None) -> tuple[str, str]:
     return (team or UNOWNED, owner or UNOWNED)
 
 
-def scope_series(
-    session: Session, *, dim: str, start: date, end: date, metric: str
-) -> list[tuple[str, str, date, str, float]]:
-    """Rows of (team or owner, service, day, currency, cost) for days in [start, end]."""
-    key = {"team": col(CostScopeDaily.team), "owner": col(CostScopeDaily.owner)}[dim]
+def scope_days(
+    session: Session, *, start: date, end: date, metric: str
+) -> list[tuple[date, Sequence[Sequence[Any]]]]:
+    """The rollup's rows for each day in [start, end]: (day, [(team, owner, service,
+    currency, cost), ...]).
+
+    The rows as stored, read a day at a time (so no date is parsed per row); a caller wanting
+    both the team and the owner sums adds them up itself, cheaper than two GROUP BYs.
+    """
     cost = getattr(CostScopeDaily, f"{_METRICS[metric]}_cost")
-    keys = (key, col(CostScopeDaily.service), col(CostScopeDaily.day), col(CostScopeDaily.currency))
-    stmt = (
-        select(*keys, func.sum(cost))
-        .where(col(CostScopeDaily.day) >= start, col(CostScopeDaily.day) <= end)
-        .group_by(*keys)
-    )
-    return [
-        (str(k), str(s), d if isinstance(d, date) else date.fromisoformat(str(d)), str(c), float(v))
-        for k, s, d, c, v in session.connection().execute(stmt).all()  # one fetchall
-    ]
+    stmt = select(
+        col(CostScopeDaily.team),
+        col(CostScopeDaily.owner),
+        col(CostScopeDaily.service),
+        col(CostScopeDaily.currency),
+        cost,
+    ).where(col(CostScopeDaily.day) == bindparam("day", type_=Date))
+    conn = session.connection()
+    days = (start + timedelta(days=n) for n in range((end - start).days + 1))
+    return [(day, conn.execute(stmt, {"day": day}).all()) for day in days]
 
 
-def refresh_recent(session: Session, *, as_of: date) -> None:
-    """Replace the recent-cost snapshot with one for the 7 + 7 days ending ``as_of``."""
+def _computed_recent(as_of: date, costs: tuple[Any, ...]) -> Any:
+    """SELECT resource_id, currency, then per cost column its sum over the 7 days ending
+    ``as_of``, then per cost column its sum over the 7 days before: from ``cost_daily``."""
     split = as_of - timedelta(days=6)
-    first = as_of - timedelta(days=13)
     day = col(CostDaily.day)
 
     def part(cost: Any, recent: bool) -> Any:
         inside = day >= split if recent else day < split
         return func.coalesce(func.sum(case((inside, cost), else_=0.0)), 0.0)
 
-    rows = (
+    return (
         select(
             col(CostDaily.resource_id),
             col(CostDaily.currency),
-            literal(as_of),
-            *(part(c, True) for c in _COSTS),
-            *(part(c, False) for c in _COSTS),
+            *(part(c, True) for c in costs),
+            *(part(c, False) for c in costs),
         )
-        .where(day >= first, day <= as_of)
+        .where(day >= as_of - timedelta(days=13), day <= as_of)
         .group_by(col(CostDaily.resource_id), col(CostDaily.currency))
     )
+
+
+def refresh_recent(session: Session, *, as_of: date) -> None:
+    """Replace the recent-cost snapshot with one for the 7 + 7 days ending ``as_of``."""
+    rows = _computed_recent(as_of, _COSTS).add_columns(literal(as_of))
     session.execute(delete(ResourceRecentCost))
     columns = (
-        "resource_id", "currency", "as_of", "billed_week", "effective_week", "list_week",
-        "billed_before", "effective_before", "list_before",
+        "resource_id", "currency", "billed_week", "effective_week", "list_week",
+        "billed_before", "effective_before", "list_before", "as_of",
     )  # fmt: skip
     session.execute(insert(_RECENT).from_select(columns, rows))
 
@@ -166,23 +176,61 @@ def forget_recent(session: Session, *, start: date, end: date) -> None:
         session.execute(delete(ResourceRecentCost))
 
 
+def _snapshot_is_for(session: Session, as_of: date) -> bool:
+    stored = session.connection().execute(select(col(ResourceRecentCost.as_of)).limit(1)).first()
+    return stored is not None and str(stored[0]) == as_of.isoformat()
+
+
+def _recent_source(session: Session, *, as_of: date, metric: str) -> Any:
+    """(resource_id, currency, week, before) for ``as_of``: the snapshot when it is for that
+    day, else the same figures computed from cost_daily."""
+    name = _METRICS[metric]
+    if _snapshot_is_for(session, as_of):
+        return select(
+            col(ResourceRecentCost.resource_id),
+            col(ResourceRecentCost.currency),
+            getattr(ResourceRecentCost, f"{name}_week").label("week"),
+            getattr(ResourceRecentCost, f"{name}_before").label("before"),
+        ).subquery()
+    cost = getattr(CostDaily, f"{name}_cost")
+    computed = _computed_recent(as_of, (cost,)).subquery()
+    rid, currency, week, before = computed.c
+    return select(rid.label("resource_id"), currency.label("currency"), week.label("week"),
+                  before.label("before")).subquery()
+
+
 def recent(
     session: Session, *, as_of: date, metric: str
 ) -> list[tuple[str, str, float, float]] | None:
     """(resource, currency, cost this week, cost the week before), or None if no snapshot
     for ``as_of`` exists."""
-    name = _METRICS[metric]
-    stmt = select(
-        col(ResourceRecentCost.resource_id),
-        col(ResourceRecentCost.currency),
-        col(ResourceRecentCost.as_of),
-        getattr(ResourceRecentCost, f"{name}_week"),
-        getattr(ResourceRecentCost, f"{name}_before"),
-    )
-    rows = session.connection().execute(stmt).all()
-    if not rows or str(rows[0][2]) != as_of.isoformat():
+    if not _snapshot_is_for(session, as_of):
         return None
-    return [(str(r), str(c), float(w), float(b)) for r, c, _, w, b in rows]
+    src = _recent_source(session, as_of=as_of, metric=metric)
+    rows = session.connection().execute(select(*src.c))
+    return [(str(r), str(c), float(w), float(b)) for r, c, w, b in rows]
+
+
+def recent_by_resource(
+    session: Session, *, as_of: date, metric: str
+) -> Sequence[Sequence[Any]]:
+    """Per resource and currency with a cost in the 14 days ending ``as_of``: (team, owner,
+    currency, service, account, name, cost in the 7 days ending ``as_of``, cost in the 7 days
+    before). Team and owner are ``unowned`` when unset, the name is the id when unset, and a
+    cost row without a resource row keeps its id with no service or account. From the
+    snapshot when it is for ``as_of``, else from cost_daily."""
+    src = _recent_source(session, as_of=as_of, metric=metric)
+    stmt = select(
+        func.coalesce(func.nullif(col(Resource.team), ""), literal(UNOWNED)),
+        func.coalesce(func.nullif(col(Resource.owner), ""), literal(UNOWNED)),
+        src.c.currency,
+        func.coalesce(col(Resource.service), literal("")),
+        func.coalesce(col(Resource.account_id), literal("")),
+        func.coalesce(func.nullif(col(Resource.name), ""), src.c.resource_id),
+        src.c.week,
+        src.c.before,
+    ).outerjoin_from(src, Resource, col(Resource.resource_id) == src.c.resource_id)
+    return session.connection().execute(stmt).all()
 
 
 def scope_top_resources(
@@ -192,8 +240,7 @@ def scope_top_resources(
     recent-cost snapshot: (resource, currency, cost) rows, largest first (ties by resource,
     then currency), resources that cost nothing in those days left out. None if the snapshot
     is not for ``as_of``."""
-    stored = session.connection().execute(select(col(ResourceRecentCost.as_of)).limit(1)).first()
-    if stored is None or str(stored[0]) != as_of.isoformat():
+    if not _snapshot_is_for(session, as_of):
         return None
     scope = {"team": col(Resource.team), "owner": col(Resource.owner)}[dim]
     week = getattr(ResourceRecentCost, f"{_METRICS[metric]}_week")

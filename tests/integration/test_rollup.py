@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
+from bot import digests
 from bot.config import Config, Match, Rule, Team
 from bot.pipeline import reassign_owners, store_batch
 from bot.records import DailyCost
 from providers.base import CostBatch
 from storage import costs, resources, rollup
-from storage.models import CostScopeDaily
+from storage.models import CostScopeDaily, Resource, ResourceRecentCost
 
 D0 = date(2026, 9, 1)
 NOW = datetime(2026, 9, 15, 6, tzinfo=UTC)
@@ -41,13 +44,14 @@ def _rows() -> list[DailyCost]:
 
 
 def _rollup(session: Session, metric: str = "EffectiveCost") -> dict[tuple, float]:
-    found: dict[tuple, float] = {}
-    for dim in ("team", "owner"):
-        for key, service, day, currency, cost in rollup.scope_series(
-            session, dim=dim, start=D0, end=D0 + timedelta(days=30), metric=metric
-        ):
-            found[(dim, key, service, day, currency)] = round(cost, 6)
-    return found
+    found: dict[tuple, float] = defaultdict(float)
+    for day, rows in rollup.scope_days(
+        session, start=D0, end=D0 + timedelta(days=30), metric=metric
+    ):
+        for team, owner, service, currency, cost in rows:
+            found[("team", team, service, day, currency)] += cost
+            found[("owner", owner, service, day, currency)] += cost
+    return {key: round(cost, 6) for key, cost in found.items()}
 
 
 def _live(session: Session, metric: str = "EffectiveCost") -> dict[tuple, float]:
@@ -180,3 +184,47 @@ def test_the_largest_groups_are_the_head_of_the_full_list(session: Session) -> N
         for n in (1, 3, 5, 100):
             assert costs.totals(session, start=start, end=end, group_by=group_by,
                                 largest=n) == full[:n]
+
+
+def _movers(built: list[digests.Built]) -> dict[str, list[tuple[str, str, float, float]]]:
+    return {b.digest.scope: [(m.dimension, m.name, round(m.change.current, 6),
+                              round(m.change.before, 6)) for m in b.digest.movers]
+            for b in built}
+
+
+def test_digest_movers_from_the_snapshot_equal_those_from_the_daily_costs(
+    session: Session,
+) -> None:
+    _ingest(session, _scope_rows())
+    from_snapshot = digests.load_all(session, CONFIG, today=NOW.date(), now=NOW)
+    session.execute(delete(ResourceRecentCost))  # readers go back to cost_daily
+    from_daily = digests.load_all(session, CONFIG, today=NOW.date(), now=NOW)
+    assert _movers(from_snapshot) == _movers(from_daily)
+    assert [b.digest for b in from_snapshot] == [b.digest for b in from_daily]
+    dan = _movers(from_snapshot)["owner:dan@example.com"]
+    # fe-old cost 50 a day on days 0..5 only (effective = 0.9 x billed): the biggest change
+    assert dan[0] == ("resource", "fe-old", 0.0, 270.0)
+    bob = dict(((d, n), (c, b)) for d, n, c, b in _movers(from_snapshot)["owner:bob@example.com"])
+    # db-1 costs 10 + d: days 7..13 this week, 0..6 the week before
+    assert bob[("resource", "db-1")] == (round(0.9 * sum(range(17, 24)), 6),
+                                         round(0.9 * sum(range(10, 17)), 6))
+
+
+def test_recent_cost_rows_name_unset_scopes_unowned(session: Session) -> None:
+    _ingest(session, _rows())
+    session.execute(delete(Resource).where(col(Resource.resource_id) == "eu-1"))
+    yesterday = NOW.date() - timedelta(days=1)
+    for snapshot in (True, False):
+        if not snapshot:
+            session.execute(delete(ResourceRecentCost))
+        rows = {tuple(r[:6]): (round(r[6], 6), round(r[7], 6))
+                for r in rollup.recent_by_resource(session, as_of=yesterday,
+                                                   metric="BilledCost")}
+        assert rows == {
+            ("unowned", "bob@example.com", "USD", "RDS", "111", "db-1"): (
+                sum(10.0 + d for d in range(7, 14)), sum(10.0 + d for d in range(7))),
+            ("web", "unowned", "USD", "EC2", "111", "fe-1"): (21.0, 21.0),
+            ("unowned", "unowned", "USD", "S3", "111", "orphan"): (10.5, 10.5),
+            # its resource row is gone: the cost stays, with no service or account
+            ("unowned", "unowned", "EUR", "", "", "eu-1"): (14.0, 14.0),
+        }, snapshot
