@@ -11,13 +11,18 @@ import hashlib
 import hmac
 import json
 import time
+import traceback
 from collections.abc import Mapping
+from logging import Logger
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio.to_thread
+import slack_bolt
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.request import payload_utils
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from starlette.requests import Request
@@ -31,6 +36,13 @@ from storage.db import session_scope
 
 MAX_BODY_BYTES = 1_000_000
 SIGNATURE_WINDOW_SECONDS = 300
+MALFORMED = "malformed body"
+_BOLT_DIR = Path(slack_bolt.__file__).resolve().parent
+_BOLT_READERS = (
+    payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
+    payload_utils.to_view, payload_utils.to_command, payload_utils.to_event,
+    payload_utils.to_message, payload_utils.to_step,
+)  # fmt: skip
 
 
 def build_bolt_app(services: Services, *, token: str, signing_secret: str,
@@ -52,12 +64,41 @@ def build_bolt_app(services: Services, *, token: str, signing_secret: str,
                 return BoltResponse(status=200, body="")
         return next()
 
+    @app.error
+    def unreadable_body(error: Exception, logger: Logger) -> BoltResponse | None:
+        # In dispatch, an error raised in Bolt's own code while it reads the body (a field of a
+        # type Slack never sends: `"actions": []`) is the sender's: 400, not Bolt's empty 500.
+        # Any other error (ours, the database's) keeps Bolt's answer and is logged in full.
+        if _raised_reading_body(error):
+            logger.warning("unreadable Slack body: %s: %s", type(error).__name__, error)
+            return BoltResponse(status=400, body=MALFORMED)
+        logger.exception("Slack request failed: %s", error)
+        return None
+
     from handlers import slack_actions, slack_commands, slack_envs, slack_home, slack_lifecycle
 
     # slack_envs first: its `/finops` listener takes the booking verbs, the general one the rest
     for module in (slack_envs, slack_commands, slack_actions, slack_home, slack_lifecycle):
         module.register(app, services)
     return app
+
+
+def _bolt_can_read(body: dict[str, Any]) -> bool:
+    """Bolt's readers of the payload (the action, view, event, ...) work on this body and give
+    objects: they run for every middleware and listener, and for Bolt's error handler too."""
+    try:
+        payloads = [read(body) for read in _BOLT_READERS]
+    except (LookupError, TypeError, AttributeError):  # `"actions": []`, `"event": []`
+        return False
+    return all(p is None or isinstance(p, dict) for p in payloads)
+
+
+def _raised_reading_body(error: Exception) -> bool:
+    """A lookup error raised in slack_bolt's own code (its innermost frame is Bolt's)."""
+    if not isinstance(error, (KeyError, IndexError, TypeError, AttributeError)):
+        return False
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).is_relative_to(_BOLT_DIR)
 
 
 def _well_formed(body: bytes, content_type: str) -> bool:
@@ -98,13 +139,15 @@ def slack_route(app: App, *, signing_secret: str) -> Route:
         if not valid_signature(body, request.headers, secret=signing_secret, now=time.time()):
             return _answer(401, "invalid signature")
         if not _well_formed(body, request.headers.get("content-type", "")):
-            return _answer(400, "malformed body")
+            return _answer(400, MALFORMED)
         try:
             bolt_request = to_bolt_request(request, body)
         except (AttributeError, KeyError, TypeError):
             # Bolt reads ids out of the body as it builds the request: a field of the wrong
             # type (``"user": false``) fails there
-            return _answer(400, "malformed body")
+            return _answer(400, MALFORMED)
+        if not _bolt_can_read(bolt_request.body):
+            return _answer(400, MALFORMED)
         bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request)
         metrics.HTTP_REQUESTS.labels(path="/slack/events", status=str(bolt_response.status)).inc()
         return to_starlette_response(bolt_response)
