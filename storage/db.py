@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table, event, insert
+from sqlalchemy import Engine, Table, event, insert, make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,7 +28,14 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if make_url(url).get_driver_name() == "psycopg":
+        # No server-side prepared statements: after five runs psycopg would prepare one, and
+        # PostgreSQL may then switch to a generic plan that guesses selectivity without the
+        # bound values (`week != $1` taken to keep one row: a nested loop over every
+        # resource, 400-580 ms instead of 25-40). Each statement is planned with its values.
+        connect_args["prepare_threshold"] = None
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def is_sqlite(engine: Engine) -> bool:

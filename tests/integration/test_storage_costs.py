@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from bot.records import DailyCost
 from storage import costs
 from storage.models import CostDaily
+from tests.pg import ON_POSTGRES
 
 D0 = date(2026, 9, 1)
 
@@ -76,3 +79,13 @@ def test_date_range(session: Session) -> None:
     assert costs.date_range(session) is None
     costs.replace_costs(session, rows=[_row(2, "a", 1.0), _row(7, "a", 1.0)])
     assert costs.date_range(session) == (D0 + timedelta(days=2), D0 + timedelta(days=7))
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="server-side prepared statements are PostgreSQL's")
+def test_a_statement_run_many_times_is_never_prepared_on_the_server(session: Session) -> None:
+    # a prepared statement may get a generic plan, chosen without the bound values
+    for n in range(10):
+        session.exec(select(func.count()).select_from(CostDaily)
+                     .where(CostDaily.effective_cost != float(n))).one()
+    prepared = session.connection().execute(text("SELECT count(*) FROM pg_prepared_statements"))
+    assert prepared.scalar_one() == 0
