@@ -94,7 +94,8 @@ def _bolt_can_read(body: dict[str, Any]) -> bool:
 
 
 def _raised_reading_body(error: Exception) -> bool:
-    """A lookup error raised in slack_bolt's own code (its innermost frame is Bolt's)."""
+    """A lookup, type or attribute error raised in slack_bolt's own code (its innermost frame
+    is Bolt's): what reading a field of an unexpected type gives."""
     if not isinstance(error, (KeyError, IndexError, TypeError, AttributeError)):
         return False
     frames = traceback.extract_tb(error.__traceback__)

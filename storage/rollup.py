@@ -181,20 +181,24 @@ def _snapshot_is_for(session: Session, as_of: date) -> bool:
     return stored is not None and str(stored[0]) == as_of.isoformat()
 
 
+def _snapshot(metric: str) -> Any:
+    """SELECT resource_id, currency, week, before FROM the snapshot, for ``metric``."""
+    name = _METRICS[metric]
+    return select(
+        col(ResourceRecentCost.resource_id),
+        col(ResourceRecentCost.currency),
+        getattr(ResourceRecentCost, f"{name}_week").label("week"),
+        getattr(ResourceRecentCost, f"{name}_before").label("before"),
+    )
+
+
 def _recent_source(session: Session, *, as_of: date, metric: str) -> Any:
     """(resource_id, currency, week, before) for ``as_of``: the snapshot when it is for that
     day, else the same figures computed from cost_daily."""
-    name = _METRICS[metric]
     if _snapshot_is_for(session, as_of):
-        return select(
-            col(ResourceRecentCost.resource_id),
-            col(ResourceRecentCost.currency),
-            getattr(ResourceRecentCost, f"{name}_week").label("week"),
-            getattr(ResourceRecentCost, f"{name}_before").label("before"),
-        ).subquery()
-    cost = getattr(CostDaily, f"{name}_cost")
-    computed = _computed_recent(as_of, (cost,)).subquery()
-    rid, currency, week, before = computed.c
+        return _snapshot(metric).subquery()
+    cost = getattr(CostDaily, f"{_METRICS[metric]}_cost")
+    rid, currency, week, before = _computed_recent(as_of, (cost,)).subquery().c
     return select(rid.label("resource_id"), currency.label("currency"), week.label("week"),
                   before.label("before")).subquery()
 
@@ -206,8 +210,7 @@ def recent(
     for ``as_of`` exists."""
     if not _snapshot_is_for(session, as_of):
         return None
-    src = _recent_source(session, as_of=as_of, metric=metric)
-    rows = session.connection().execute(select(*src.c))
+    rows = session.connection().execute(_snapshot(metric))
     return [(str(r), str(c), float(w), float(b)) for r, c, w, b in rows]
 
 
