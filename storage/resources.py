@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -17,10 +17,14 @@ from storage.models import OwnerOverride, Resource
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
 
 
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``ids`` in slices small enough for one IN list."""
+    return (ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK))
+
+
 def _load(session: Session, ids: Sequence[str]) -> dict[str, Resource]:
     found: dict[str, Resource] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in _chunks(ids):
         stmt = select(Resource).where(col(Resource.resource_id).in_(chunk))
         for res in session.scalars(stmt):
             found[res.resource_id] = res
@@ -123,10 +127,10 @@ def summaries(session: Session, *, ids: Collection[str] | None = None) -> list[S
         session.flush()
     if ids is None:
         return [Summary(*row) for row in session.connection().execute(stmt)]
-    wanted, found = sorted(ids), []
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = stmt.where(col(Resource.resource_id).in_(wanted[start : start + _CHUNK]))
-        found += [Summary(*row) for row in session.connection().execute(chunk)]
+    found = []
+    for chunk in _chunks(sorted(ids)):
+        rows = session.connection().execute(stmt.where(col(Resource.resource_id).in_(chunk)))
+        found += [Summary(*row) for row in rows]
     return found
 
 
