@@ -39,11 +39,32 @@ def run_scheduled(name: str) -> None:
     log.info("job %s: %s", name, run_job(_services, name))
 
 
+class _Scheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, whose loop survives a failing job store.
+
+    APScheduler 3 retries only a failed ``get_due_jobs()``. If ``get_next_run_time()`` or
+    ``update_job()`` raises (the database restarting, a dropped connection, SQLite busy), the
+    exception ends the scheduler's thread: no job would run again while the process looked
+    healthy. Here that round is logged and retried after ``jobstore_retry_interval`` seconds,
+    or sooner when a job is added or changed. A job submitted in the failed round may run again
+    in the next one; job effects are exactly-once in the database, so it posts nothing new.
+    """
+
+    def _process_jobs(self) -> float | None:
+        try:
+            wait: float | None = super()._process_jobs()
+        except Exception:
+            log.exception("scheduler: the job store failed; trying again in %s s",
+                          self.jobstore_retry_interval)
+            return float(self.jobstore_retry_interval)
+        return wait
+
+
 def build_scheduler(services: Services) -> BackgroundScheduler:
     """A started-but-paused scheduler with one entry per scheduled job; call ``resume()``."""
     global _services
     _services = services
-    scheduler = BackgroundScheduler(
+    scheduler = _Scheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=services.engine,
                                                  tablename=JOBSTORE_TABLE)},
         timezone="UTC",

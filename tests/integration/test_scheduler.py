@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, select, text
+from apscheduler.events import EVENT_JOB_EXECUTED
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bot.config import load_config
@@ -66,3 +69,35 @@ def test_a_digest_missed_during_a_restart_is_sent_when_back(db: Engine) -> None:
         assert next_run > datetime.now(UTC)  # and the next one is planned as usual
     finally:
         restarted.shutdown(wait=True)
+
+
+def test_the_scheduler_keeps_running_after_its_job_store_fails(db: Engine) -> None:
+    """A failed next-run-time query (a dropped connection) must not end the scheduler's thread."""
+    services = _services(db)
+    scheduler = build_scheduler(services)
+    failures: list[str] = []
+
+    def drop_connection(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # get_next_run_time(): the query APScheduler 3 runs after get_due_jobs() unguarded
+        if (not failures and JOBSTORE_TABLE in statement and "IS NOT NULL" in statement
+                and "LIMIT" in statement):
+            failures.append(statement)
+            raise OperationalError(statement, None, Exception("server closed the connection"))
+
+    ran: list[str] = []
+    scheduler.add_listener(lambda event: ran.append(event.job_id), EVENT_JOB_EXECUTED)
+    event.listen(db, "before_cursor_execute", drop_connection)
+    try:
+        scheduler.resume()  # first round: nothing due, then the failing query
+        deadline = time.monotonic() + 10
+        while not failures and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert failures, "the scheduler never asked for its next run time"
+        scheduler.modify_job("bookings", next_run_time=datetime.now(UTC))
+        deadline = time.monotonic() + 30
+        while "bookings" not in ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ran == ["bookings"], "no job ran after the job store failed once"
+    finally:
+        event.remove(db, "before_cursor_execute", drop_connection)
+        scheduler.shutdown(wait=True)
