@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import anyio.to_thread
 import slack_bolt
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltResponse, Respond
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.request import payload_utils
 from slack_sdk import WebClient
@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from bot import metrics
 from bot.services import Services
+from handlers.slack_commands import tell_failure
 from storage.claims import first_time
 from storage.db import session_scope
 
@@ -65,14 +66,16 @@ def build_bolt_app(services: Services, *, token: str, signing_secret: str,
         return next()
 
     @app.error
-    def unreadable_body(error: Exception, logger: Logger) -> BoltResponse | None:
+    def on_error(error: Exception, logger: Logger, respond: Respond | None) -> BoltResponse | None:
         # In dispatch, an error raised in Bolt's own code while it reads the body (a field of a
         # type Slack never sends: `"actions": []`) is the sender's: 400, not Bolt's empty 500.
-        # Any other error (ours, the database's) keeps Bolt's answer and is logged in full.
+        # Any other error (ours, the database's) keeps Bolt's answer and is logged in full, and
+        # where the request has a response_url the user is told (a button, after its ack).
         if _raised_reading_body(error):
             logger.warning("unreadable Slack body: %s: %s", type(error).__name__, error)
             return BoltResponse(status=400, body=MALFORMED)
         logger.exception("Slack request failed: %s", error)
+        tell_failure(respond, error)
         return None
 
     from handlers import slack_actions, slack_commands, slack_envs, slack_home, slack_lifecycle

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot import alerts
 from bot.services import Services
-from handlers.slack_commands import caller_email
+from handlers.slack_commands import caller_email, reported_after_ack
 from storage.db import session_scope
 
 
@@ -20,6 +20,7 @@ def register(app: App, services: Services) -> None:
     @app.action({"action_id": "anomaly_expected"})
     @app.action({"action_id": "anomaly_snooze"})
     @app.action({"action_id": "anomaly_breakdown"})
+    @reported_after_ack
     def on_anomaly_button(ack: Ack, body: dict[str, Any], action: dict[str, Any],
                           respond: Respond, client: WebClient) -> None:
         ack()

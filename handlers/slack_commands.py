@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import exc as db_errors
 
 from bot import admins, blocks, metrics
 from bot.chatops import Caller, Reply, answer
@@ -38,12 +41,59 @@ def caller_email(services: Services, client: WebClient, user_id: str) -> str | N
 log = logging.getLogger(__name__)
 # Answers are database-bound; more threads add GIL and lock contention, not throughput.
 ANSWER_THREADS = 2
+# what SQLAlchemy raises when the database drops, refuses or times out a connection
+_DATABASE_DOWN = (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError)
 _answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="finops-answer")
 
 
 def _report(done: Future[None]) -> None:
     if (exc := done.exception()) is not None:
         log.error("answering a command failed", exc_info=exc)
+
+
+Listener = TypeVar("Listener", bound=Callable[..., None])
+
+
+def reported_after_ack(listener: Listener) -> Listener:
+    """For a Bolt listener: an error raised after its ``ack()`` is logged and told to the user.
+
+    It is not raised into Bolt, whose thread runner, for an error after the ack, may answer
+    Slack 500 or hold the response until its 3 s timeout (a race between its two threads). An
+    error before the ack is raised as before: Bolt answers 500 and its error handler tells the
+    user. Bolt reads the listener's argument names through ``functools.wraps``.
+    """
+
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as exc:
+            ack = kwargs.get("ack")
+            if ack is None or ack.response is None:
+                raise
+            log.exception("Slack %s failed after its ack", listener.__name__)
+            tell_failure(kwargs.get("respond"), exc)
+
+    return run  # type: ignore[return-value]
+
+
+def tell_failure(respond: Respond | None, error: BaseException) -> None:
+    """After the ack, a failure must not be silent: say so to the user, ephemerally.
+
+    Used for commands and for every button, modal or event whose request has a response_url.
+    The transaction of the failed request was rolled back.
+    """
+    if respond is None:
+        return
+    if isinstance(error, _DATABASE_DOWN):
+        reason = "the database is not answering"
+    else:
+        reason = "something went wrong on my side (it is logged)"
+    try:
+        respond(text=f"Sorry, I could not do that just now: {reason}. Please try again in a "
+                     "minute.", response_type="ephemeral", replace_original=False)
+    except Exception:  # Slack itself may be down: the failure is logged by the caller
+        log.warning("could not tell the user that their request failed", exc_info=True)
 
 
 def _payload(reply: Reply) -> dict[str, Any]:
@@ -55,6 +105,7 @@ def register(app: App, services: Services) -> None:
     """Register the slash command under its configured name."""
 
     @app.command(services.config.command)
+    @reported_after_ack
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         text = str(command.get("text", ""))
         try:
@@ -77,6 +128,16 @@ def register(app: App, services: Services) -> None:
 
 def _answer(services: Services, client: WebClient, command: dict[str, Any], respond: Respond,
             text: str, verb: str) -> None:
+    try:
+        _answer_now(services, client, command, respond, text, verb)
+    except Exception as exc:
+        metrics.COMMANDS.labels(verb=verb, outcome="error").inc()
+        tell_failure(respond, exc)
+        raise
+
+
+def _answer_now(services: Services, client: WebClient, command: dict[str, Any],
+                respond: Respond, text: str, verb: str) -> None:
     email = caller_email(services, client, str(command["user_id"]))
     if email is None:
         respond(text="I could not find your email in Slack, so I can't tell which "

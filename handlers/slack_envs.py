@@ -23,7 +23,7 @@ from bot.commands import parse
 from bot.envs_effects import run_effects
 from bot.errors import CommandError
 from bot.services import Services
-from handlers.slack_commands import caller_email
+from handlers.slack_commands import caller_email, reported_after_ack
 from storage.db import session_scope
 
 
@@ -52,6 +52,7 @@ def register(app: App, services: Services) -> None:
 
     @app.command(services.config.command,
                  matchers=[lambda command: _is_env_command(services, command)])
+    @reported_after_ack
     def on_env_command(ack: Ack, command: dict[str, Any], respond: Respond,
                        client: WebClient) -> None:
         ack()
@@ -98,18 +99,21 @@ def register(app: App, services: Services) -> None:
         run_effects(services)
 
     @app.action(blocks_envs.RELEASE)
+    @reported_after_ack
     def on_release(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         act(body, client, respond, lambda s, env, who: envs.release(
             s, config=services.config, env=env, actor=who, now=services.now()).message)
 
     @app.action(blocks_envs.NOTIFY)
+    @reported_after_ack
     def on_notify(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         act(body, client, respond, lambda s, env, who: envs.join_queue(
             s, config=services.config, env=env, actor=who, now=services.now()).message)
 
     def extend_by(span: str) -> Any:
+        @reported_after_ack
         def on_extend(ack: Ack, body: dict[str, Any], client: WebClient,
                       respond: Respond) -> None:
             ack()
@@ -123,6 +127,7 @@ def register(app: App, services: Services) -> None:
         app.action(action_id)(extend_by(span))
 
     @app.action(blocks_envs.BOOK)
+    @reported_after_ack
     def on_book(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         env = str(body["actions"][0].get("value", ""))
@@ -132,6 +137,7 @@ def register(app: App, services: Services) -> None:
             env, today=services.now(), metadata={"env": env, "channel": channel}))
 
     @app.view(blocks_envs.MODAL)
+    @reported_after_ack
     def on_book_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
                           client: WebClient) -> None:
         user_id = str(body["user"]["id"])

@@ -17,7 +17,7 @@ from bot import admins, blocks_lifecycle, lifecycle_run, power_run
 from bot.blocks_kit import Message
 from bot.errors import CommandError, ProviderError
 from bot.services import Services
-from handlers.slack_commands import caller_email
+from handlers.slack_commands import caller_email, reported_after_ack
 from storage.db import session_scope
 
 EXTEND_ACTIONS = {"ttl_extend_1d": "1d", "ttl_extend_3d": "3d", "ttl_extend_7d": "7d"}
@@ -40,6 +40,7 @@ def register(app: App, services: Services) -> None:
     @app.action({"action_id": "ttl_extend_1d"})
     @app.action({"action_id": "ttl_extend_3d"})
     @app.action({"action_id": "ttl_extend_7d"})
+    @reported_after_ack
     def on_extend(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                   client: WebClient) -> None:
         ack()
@@ -55,6 +56,7 @@ def register(app: App, services: Services) -> None:
         answer(body, client, respond, work)
 
     @app.action({"action_id": "ttl_destroy_now"})
+    @reported_after_ack
     def on_destroy(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                    client: WebClient) -> None:
         ack()
@@ -62,6 +64,7 @@ def register(app: App, services: Services) -> None:
             services, target=str(action.get("value", "")), by=who))
 
     @app.action({"action_id": "ttl_exempt"})
+    @reported_after_ack
     def on_exempt(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                   client: WebClient) -> None:
         ack()
@@ -70,6 +73,7 @@ def register(app: App, services: Services) -> None:
 
     @app.action({"action_id": "ttl_exempt_approve"})
     @app.action({"action_id": "ttl_exempt_deny"})
+    @reported_after_ack
     def on_decide(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                   client: WebClient) -> None:
         ack()
@@ -86,6 +90,7 @@ def register(app: App, services: Services) -> None:
         answer(body, client, respond, work, replace=True)
 
     @app.action({"action_id": blocks_lifecycle.KEEP})
+    @reported_after_ack
     def on_keep(ack: Ack, body: dict[str, Any], action: dict[str, Any],
                 client: WebClient) -> None:
         ack()
@@ -99,6 +104,7 @@ def register(app: App, services: Services) -> None:
                           view=blocks_lifecycle.keep_modal(label=label, metadata=value))
 
     @app.view(blocks_lifecycle.KEEP_MODAL)
+    @reported_after_ack
     def on_keep_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
                           client: WebClient) -> None:
         user_id = str(body["user"]["id"])
