@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import exc as db_errors
 
 from bot.errors import FinopsError
 
@@ -170,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         cli(args=argv, standalone_mode=False)
     except FinopsError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except (db_errors.OperationalError, db_errors.InterfaceError) as exc:
+        # the database is down, unreachable or refuses us: what the driver said, in one line
+        reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+        err.print(f"error: the database (DATABASE_URL) cannot be used: {reason}",
+                  markup=False, highlight=False, soft_wrap=True)
         return 1
     except typer.Abort:
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 import sys
 from pathlib import Path
 
@@ -166,3 +167,26 @@ def test_detect_command_writes_the_alert_csv(env: Engine, tmp_path: Path,
     assert main(["detect", "--input", str(bad), "--output", str(tmp_path / "x.csv")]) == 1
     err = capsys.readouterr().err
     assert "bad.csv" in err and "cost" in err and not (tmp_path / "x.csv").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_an_unusable_database_is_one_line_not_a_traceback(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = (f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{_closed_port()}/test"
+           if kind == "postgresql" else f"sqlite:///{tmp_path}/no/such/folder/finops.db")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("FINOPS_CONFIG", raising=False)
+    assert main(["report", "--start", "2024-09-01", "--end", "2024-09-30"]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and captured.out == "", captured
+    assert lines[0].startswith("error: the database (DATABASE_URL) cannot be used: ")
+    assert ("refused" if kind == "postgresql" else "unable to open") in lines[0]
+    assert "s3cret" not in lines[0]
