@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import exc as db_errors
 
 from bot.errors import FinopsError
+from storage.db import DATABASE_DOWN, database_reason
 
 cli = typer.Typer(
     add_completion=False,
@@ -172,10 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     except FinopsError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
-    except (db_errors.OperationalError, db_errors.InterfaceError) as exc:
-        # the database is down, unreachable or refuses us: what the driver said, in one line
-        reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
-        err.print(f"error: the database (DATABASE_URL) cannot be used: {reason}",
+    except DATABASE_DOWN as exc:  # down, unreachable, refusing us: what the driver said
+        err.print(f"error: the database (DATABASE_URL) cannot be used: {database_reason(exc)}",
                   markup=False, highlight=False, soft_wrap=True)
         return 1
     except typer.Abort:

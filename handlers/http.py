@@ -13,6 +13,9 @@ from starlette.routing import Route
 
 from bot import metrics
 from bot.services import Services
+from storage.db import DATABASE_DOWN
+
+RETRY_AFTER_SECONDS = 30
 
 
 def create_app(services: Services, routes: list[Route] | None = None) -> Starlette:
@@ -36,8 +39,17 @@ def create_app(services: Services, routes: list[Route] | None = None) -> Starlet
     async def metrics_endpoint(_: Request) -> Response:
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    async def database_down(request: Request, exc: Exception) -> Response:
+        # A webhook that finds the database down is not lost: its transaction rolled back, so
+        # its sender's retry (or redelivery, same delivery id) is processed as new.
+        metrics.HTTP_REQUESTS.labels(path=request.url.path, status="503").inc()
+        return JSONResponse({"status": "database unavailable", "retry_after": RETRY_AFTER_SECONDS},
+                            status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
     base = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=base + list(routes or []))
+    return Starlette(routes=base + list(routes or []),
+                     exception_handlers=dict.fromkeys(DATABASE_DOWN, database_down))

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import exc as db_errors
 
 from bot import admins, blocks, metrics
 from bot.chatops import Caller, Reply, answer
@@ -19,7 +18,7 @@ from bot.commands import parse
 from bot.errors import CommandError
 from bot.services import Services
 from storage import identity
-from storage.db import session_scope
+from storage.db import DATABASE_DOWN, session_scope
 
 
 def caller_email(services: Services, client: WebClient, user_id: str) -> str | None:
@@ -41,8 +40,6 @@ def caller_email(services: Services, client: WebClient, user_id: str) -> str | N
 log = logging.getLogger(__name__)
 # Answers are database-bound; more threads add GIL and lock contention, not throughput.
 ANSWER_THREADS = 2
-# what SQLAlchemy raises when the database drops, refuses or times out a connection
-_DATABASE_DOWN = (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError)
 _answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="finops-answer")
 
 
@@ -85,7 +82,7 @@ def tell_failure(respond: Respond | None, error: BaseException) -> None:
     """
     if respond is None:
         return
-    if isinstance(error, _DATABASE_DOWN):
+    if isinstance(error, DATABASE_DOWN):
         reason = "the database is not answering"
     else:
         reason = "something went wrong on my side (it is logged)"

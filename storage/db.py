@@ -10,6 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, Table, event, insert, make_url
+from sqlalchemy import exc as db_errors
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -64,6 +65,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# What SQLAlchemy raises when the database is down, drops the connection, refuses us or the
+# pool times out: callers answer "database unavailable" instead of a generic error.
+DATABASE_DOWN = (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError)
+
+
+def database_reason(error: BaseException) -> str:
+    """What the driver said, on one line."""
+    cause = getattr(error, "orig", None) or error
+    return " ".join(str(cause).split()) or type(cause).__name__
 
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

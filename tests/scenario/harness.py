@@ -1,4 +1,5 @@
-"""Run the real ASGI app under uvicorn on loopback, and sign requests the way Slack does."""
+"""Run the real ASGI app under uvicorn on loopback, sign requests the way Slack does, and make
+the database fail on chosen statements."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from urllib.parse import urlencode
 
 import httpx
 import uvicorn
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -115,3 +118,27 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@contextmanager
+def failing(engine: Engine, when: Callable[[str], bool],
+            error: Callable[[str], Exception] | None = None) -> Iterator[list[str]]:
+    """Statements for which ``when`` holds raise ``error`` (by default a dropped connection)."""
+    failed: list[str] = []
+    make = error or connection_lost
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if when(statement):
+            failed.append(statement)
+            raise make(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield failed
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def connection_lost(statement: str) -> Exception:
+    """What SQLAlchemy raises when the server closes the connection under a statement."""
+    return OperationalError(statement, None, Exception("server closed the connection"))

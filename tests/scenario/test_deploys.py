@@ -30,7 +30,7 @@ from storage.models import Deploy, ProcessedEvent
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack
-from tests.scenario.harness import SlackClientSim, github_headers, serve
+from tests.scenario.harness import SlackClientSim, failing, github_headers, serve
 
 DATA = Path(__file__).parents[1] / "data" / "webhooks"
 GITHUB_SECRET, GITLAB_TOKEN, JENKINS_TOKEN = "gh-hook-secret", "gl-hook-token", "jk-hook-token"
@@ -289,6 +289,25 @@ def test_duplicates_are_recorded_once(send: Sender, configured: Services) -> Non
     assert send.jenkins(started).json()["status"] == "ok"
     assert send.jenkins(started).json()["status"] == "duplicate"
     assert _counts(configured) == (3, 3)
+    _settle(configured)
+
+
+def test_a_webhook_that_finds_the_database_down_gets_503_and_its_retry_counts(
+        send: Sender, configured: Services) -> None:
+    payload = _load("github/deployment.json")
+    with failing(configured.engine, lambda sql: sql.startswith("INSERT INTO deploy")) as failed:
+        down = send.github(payload, event="deployment", delivery="retry-1")
+        gitlab = send.gitlab(_load("gitlab/deployment_success.json"), uuid="retry-2")
+    assert failed
+    for response in (down, gitlab):
+        assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+        assert response.json()["status"] == "database unavailable"
+    assert _counts(configured) == (0, 0)  # neither the deploy nor its delivery id was kept
+    # the sender's retry, same delivery id, is recorded (not taken for a duplicate)
+    assert send.github(payload, event="deployment", delivery="retry-1").json()["status"] == "ok"
+    assert send.github(payload, event="deployment", delivery="retry-1").json()["status"] == (
+        "duplicate")
+    assert _counts(configured) == (1, 1)
     _settle(configured)
 
 
