@@ -19,6 +19,7 @@ from bot.costs import Change, CostReport, Line, Period, by_currency, period_boun
 from bot.errors import CommandError
 from bot.pipeline import reassign_owners
 from storage import audit, costs, identity, resources, rollup
+from storage.db import DATABASE_DOWN
 
 _LIST_LIMIT = 25
 
@@ -41,6 +42,16 @@ class Reply:
     text: str
     blocks: list[blocks.Block]
     ephemeral: bool = True
+
+
+def failure_text(error: BaseException) -> str:
+    """What the user is told when their request failed (its transaction was rolled back);
+    the details stay in the log."""
+    if isinstance(error, DATABASE_DOWN):
+        reason = "the database is not answering"
+    else:
+        reason = "something went wrong on my side (it is logged)"
+    return f"Sorry, I could not do that just now: {reason}. Please try again in a minute."
 
 
 def answer(session: Session, *, config: Config, caller: Caller, text: str, now: datetime) -> Reply:

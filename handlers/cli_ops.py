@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bot.chatops import Caller, answer
+from bot.chatops import Caller, answer, failure_text
 from bot.envs_effects import run_effects
 from bot.errors import ConfigError
 from bot.pipeline import IngestReport
@@ -21,7 +21,7 @@ from bot.services import Services
 from providers.base import CostSource, build_source
 from providers.chat import render_blocks
 from storage import costs
-from storage.db import session_scope
+from storage.db import DATABASE_DOWN, database_reason, session_scope
 
 
 def _sources(services: Services, paths: Sequence[str], provider: str | None) -> list[CostSource]:
@@ -105,9 +105,13 @@ def shell(services: Services, email: str) -> None:
             break
         if not line.strip():
             continue
-        with session_scope(services.engine) as session:
-            reply = answer(session, config=services.config, caller=caller, text=text,
-                           now=services.now())
+        try:
+            with session_scope(services.engine) as session:
+                reply = answer(session, config=services.config, caller=caller, text=text,
+                               now=services.now())
+        except DATABASE_DOWN as exc:  # the next line may work again; the reason is shown here
+            print(f"[only you] {failure_text(exc)} ({database_reason(exc)})\n")
+            continue
         visibility = "only you" if reply.ephemeral else "channel"
         print(f"[{visibility}] {render_blocks(reply.blocks) or reply.text}\n")
         run_effects(services)  # what a booking change sends (channel, hooks, Jira), as in Slack

@@ -13,12 +13,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import admins, blocks, metrics
-from bot.chatops import Caller, Reply, answer
+from bot.chatops import Caller, Reply, answer, failure_text
 from bot.commands import parse
 from bot.errors import CommandError
 from bot.services import Services
 from storage import identity
-from storage.db import DATABASE_DOWN, session_scope
+from storage.db import session_scope
 
 
 def caller_email(services: Services, client: WebClient, user_id: str) -> str | None:
@@ -82,13 +82,8 @@ def tell_failure(respond: Respond | None, error: BaseException) -> None:
     """
     if respond is None:
         return
-    if isinstance(error, DATABASE_DOWN):
-        reason = "the database is not answering"
-    else:
-        reason = "something went wrong on my side (it is logged)"
     try:
-        respond(text=f"Sorry, I could not do that just now: {reason}. Please try again in a "
-                     "minute.", response_type="ephemeral", replace_original=False)
+        respond(text=failure_text(error), response_type="ephemeral", replace_original=False)
     except Exception:  # Slack itself may be down: the failure is logged by the caller
         log.warning("could not tell the user that their request failed", exc_info=True)
 

@@ -7,9 +7,12 @@ import io
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from handlers.cli import main
@@ -137,6 +140,29 @@ def test_shell_speaks_the_command_grammar(db: Engine, monkeypatch: pytest.Monkey
     assert "Resources of bob@example.com" in out and "raw-events" in out
     assert "I don't know `frobnicate`" in out
     assert out.count("Costs:") == 1  # nothing after `exit` ran
+
+
+def test_the_shell_survives_a_database_that_drops_a_command(
+        db: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("FINOPS_CONFIG", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("costs team data 30d\ncosts team data 30d\n"))
+    dropped: list[str] = []
+
+    def drop_once(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("SELECT") and "cost_scope_daily" in statement and not dropped:
+            dropped.append(statement)
+            raise OperationalError(statement, None, Exception("server closed the connection"))
+
+    event.listen(SAEngine, "before_cursor_execute", drop_once)  # the shell makes its own engine
+    try:
+        assert main(["shell", "--user", "bob@example.com"]) == 0
+    finally:
+        event.remove(SAEngine, "before_cursor_execute", drop_once)
+    out = capsys.readouterr().out
+    assert dropped
+    assert "the database is not answering" in out and "server closed the connection" in out
+    assert out.count("Costs: team data") == 1  # the next command was answered
 
 
 def test_detect_command_writes_the_alert_csv(env: Engine, tmp_path: Path,
