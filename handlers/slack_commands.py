@@ -52,12 +52,14 @@ Listener = TypeVar("Listener", bound=Callable[..., None])
 
 
 def reported_after_ack(listener: Listener) -> Listener:
-    """For a Bolt listener: an error raised after its ``ack()`` is logged and told to the user.
+    """For a Bolt listener: an error is logged and told to the user, not left to Bolt.
 
-    It is not raised into Bolt, whose thread runner, for an error after the ack, may answer
-    Slack 500 or hold the response until its 3 s timeout (a race between its two threads). An
-    error before the ack is raised as before: Bolt answers 500 and its error handler tells the
-    user. Bolt reads the listener's argument names through ``functools.wraps``.
+    After the ack, it is told through ``response_url``: raised into Bolt, whose thread runner
+    may then answer Slack 500 or hold the response until its 3 s timeout (a race between its
+    two threads). Before the ack of a modal submission, the modal stays open with the reason
+    under its first field. Any other error before the ack is raised as before: Bolt answers
+    500 and its error handler tells the user. Bolt reads the listener's argument names through
+    ``functools.wraps``.
     """
 
     @functools.wraps(listener)
@@ -66,12 +68,27 @@ def reported_after_ack(listener: Listener) -> Listener:
             listener(**kwargs)
         except Exception as exc:
             ack = kwargs.get("ack")
-            if ack is None or ack.response is None:
+            if ack is None:
                 raise
-            log.exception("Slack %s failed after its ack", listener.__name__)
-            tell_failure(kwargs.get("respond"), exc)
+            if ack.response is not None:
+                log.exception("Slack %s failed after its ack", listener.__name__)
+                tell_failure(kwargs.get("respond"), exc)
+                return
+            field = _first_field(kwargs.get("body"))
+            if field is None:
+                raise
+            log.exception("Slack %s failed before its ack", listener.__name__)
+            ack(response_action="errors", errors={field: failure_text(exc)})
 
     return run  # type: ignore[return-value]
+
+
+def _first_field(body: Any) -> str | None:
+    """The block id of a submitted modal's first input (its state is keyed by block id)."""
+    if not isinstance(body, dict) or body.get("type") != "view_submission":
+        return None
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    return next(iter(values), None) if isinstance(values, dict) else None
 
 
 def tell_failure(respond: Respond | None, error: BaseException) -> None:

@@ -26,7 +26,7 @@ from storage import bookings
 from storage.models import AuditLog, Booking
 from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack, Reply
-from tests.scenario.harness import Clock, SlackClientSim, serve, signed_headers
+from tests.scenario.harness import Clock, SlackClientSim, failing, serve, signed_headers
 
 CHANNEL = "#environments"
 JIRA_SECRET = "scenario-jira-secret"
@@ -273,6 +273,20 @@ def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: 
     _wait(lambda: any("qa booked by carol@example.com" in t for t in _posts(fake_slack)))
     busy = _submit(slack, "qa", "U0ALICE", {"duration": "1d"})
     assert "qa is booked by <@U0CAROL>" in busy.json()["errors"]["duration"]
+
+
+def test_a_booking_the_database_drops_keeps_the_modal_open_with_the_reason(
+        slack: SlackClientSim, services: Services, clock: Clock) -> None:
+    values = {"date": f"{clock.now.date() + timedelta(days=1)}", "time": "18:00"}
+    with failing(services.engine, lambda sql: "environment_state" in sql) as failed:
+        answer = _submit(slack, "qa", "U0CAROL", values)
+    assert failed and answer.status_code == 200
+    assert answer.json()["response_action"] == "errors"
+    assert "the database is not answering" in answer.json()["errors"]["end_date"]
+    assert _open_bookings(services) == []
+    again = _submit(slack, "qa", "U0CAROL", values)  # the user submits again: booked
+    assert again.status_code == 200 and again.text == ""
+    assert len(_open_bookings(services)) == 1
 
 
 def test_bad_input_gets_a_clear_answer_and_changes_nothing(slack: SlackClientSim,
