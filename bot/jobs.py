@@ -5,17 +5,20 @@ Every job can also be run once, now, with ``finops-bot jobs run NAME``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import metrics
-from bot.errors import ConfigError
+from bot.errors import ConfigError, FinopsError, ProviderError
 from bot.pipeline import ingest, reassign_owners
 from bot.services import Services
 from providers.base import build_source
 from storage import leader
 from storage.db import session_scope
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +40,30 @@ class Job:
 
 
 def run_ingest(services: Services) -> str:
-    """Ingest every configured account; one failing account does not stop the others."""
+    """Ingest every configured account; one failing account does not stop the others.
+
+    The anomaly scan follows over what was stored. If an account failed, the job then fails
+    too, naming each failed account and why, so that it shows in the job metrics and the log.
+    """
     lines: list[str] = []
+    failed: list[str] = []
     for account in services.config.accounts:
-        report = ingest(services.engine, build_source(account), config=services.config,
-                        now=services.now())
+        try:
+            report = ingest(services.engine, build_source(account), config=services.config,
+                            now=services.now())
+        except Exception as exc:  # each account stands alone: expired keys, a bad file, ...
+            if not isinstance(exc, FinopsError):  # a bug or the database: keep the traceback
+                log.exception("ingesting account %s failed", account.name)
+            failed.append(f"{account.name}: {exc}")
+            continue
         metrics.INGESTED_ROWS.labels(source=account.name).inc(report.rows_written)
         lines.append(f"{account.name}: {report.rows_written} rows, {report.resources} resources")
-    if not lines:
-        return "no accounts configured"
-    lines.append(run_scan(services))  # the anomaly scan follows every ingest
-    return "; ".join(lines)
+    if lines:
+        lines.append(run_scan(services))  # the anomaly scan follows every ingest
+    if failed:
+        done = f" (done: {'; '.join(lines)})" if lines else ""
+        raise ProviderError(f"ingest failed for {'; '.join(failed)}{done}")
+    return "; ".join(lines) or "no accounts configured"
 
 
 def run_assign(services: Services) -> str:
