@@ -4,7 +4,8 @@ once — a notice with "Keep running tonight" 30 minutes before the stop, the st
 Each (schedule, resource, event) is claimed as a delivery, so a second run, a restart or a
 second replica does nothing twice. Stops re-read the resource first (gone, already stopped,
 protected: nothing to do), respect a night someone asked to keep, the kill switch, and
-enforcement (off: "would stop").
+enforcement (off: "would stop"). A provider error on one resource is audited and leaves its
+claim to be retried after the lease; the other resources and schedules go on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot import blocks_lifecycle as blocks
 from bot import lifecycle as flow
 from bot.config import PowerSchedule
 from bot.delivery import deliver_once, scope_key
-from bot.errors import CommandError
+from bot.errors import CommandError, ProviderError
 from bot.lifecycle_run import dm, may_manage, warn_target
 from bot.power import NOTICE_BEFORE, Event, last_event
 from bot.services import Services
@@ -41,11 +42,18 @@ def run_power(services: Services) -> str:
             targets = bookings.resource_ids(session, ids=schedule.resources,
                                             tag_selector=schedule.tag_selector)
         for rid in targets:
-            outcome = deliver_once(
-                services.engine, kind="power", scope=scope_key(schedule.name, rid),
-                period=event.key, worker=services.worker, now=now,
-                send=partial(_event, services, schedule, event, rid),
-            )
+            try:
+                outcome = deliver_once(
+                    services.engine, kind="power", scope=scope_key(schedule.name, rid),
+                    period=event.key, worker=services.worker, now=now,
+                    send=partial(_event, services, schedule, event, rid),
+                )
+            except ProviderError as exc:  # this resource only: its claim is retried later
+                outcome = "failed"
+                log.warning("power %s of %s (schedule %s) failed; retried after its claim's "
+                            "lease: %s", event.kind, rid, schedule.name, exc)
+                _audit(services, rid, f"power.{event.kind}.failed", now,
+                       {"schedule": schedule.name, "error": str(exc)[:500]})
             if outcome is not None:
                 counts[outcome] = counts.get(outcome, 0) + 1
                 metrics.POWER_EVENTS.labels(event=event.kind, outcome=outcome).inc()

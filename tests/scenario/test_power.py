@@ -15,8 +15,11 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from bot.errors import ProviderThrottled
 from bot.jobs import run_job
 from bot.services import Services
+from providers.compute import Action, Fleet, LiveResource
+from providers.compute_demo import DemoCompute
 from storage.models import AuditLog
 from tests.fakes.slack import FakeSlack
 from tests.scenario.harness import Clock, SlackClientSim, signed_headers
@@ -100,6 +103,45 @@ def test_keep_running_tonight_then_the_next_night_would_stop(
     clock.now += timedelta(hours=11)  # 07:01 the morning after: the dry run never stopped it
     assert run_job(services, "power") == "already running 1"
     assert services.fleet.for_resource(STAGING_1).describe(STAGING_1).state == "running"  # type: ignore[union-attr]
+
+
+class _ThrottledFor:
+    """The demo cloud, except that describing one resource is throttled (as AWS can be)."""
+
+    provider = "demo"
+
+    def __init__(self, resource_id: str) -> None:
+        self.inner, self.resource_id, self.calls = DemoCompute(), resource_id, 0
+
+    def handles(self, resource_id: str) -> bool:
+        return self.inner.handles(resource_id)
+
+    def describe(self, resource_id: str) -> LiveResource | None:
+        if resource_id == self.resource_id:
+            self.calls += 1
+            raise ProviderThrottled(f"DescribeInstances {resource_id}: Throttling: Rate exceeded")
+        return self.inner.describe(resource_id)
+
+    def act(self, resource_id: str, action: Action) -> None:
+        self.inner.act(resource_id, action)
+
+
+def test_a_resource_whose_stop_fails_does_not_hold_up_the_others(
+        services: Services, fake_slack: FakeSlack, clock: Clock) -> None:
+    nights = services.config.schedules[0]
+    second = nights.model_copy(update={"name": "staging-2-nights",
+                                       "tag_selector": {"environment": "staging-2"}})
+    services.config = services.config.model_copy(update={"schedules": [nights, second]})
+    throttled = _ThrottledFor(STAGING_1)
+    services.fleet = Fleet([throttled])
+    clock.now = _weeknight(clock) + timedelta(minutes=30)  # 20:01, both stop
+    outcome = run_job(services, "power")
+    assert outcome == "failed 1, would stop 1", outcome
+    assert throttled.calls == 1
+    failed = _audit(services, "power.stop.failed")
+    assert len(failed) == 1 and "Rate exceeded" in failed[0]["error"]
+    assert [d["schedule"] for d in _audit(services, "power.stop")] == ["staging-2-nights"]
+    assert run_job(services, "power") == "nothing to do"  # claimed: retried after its lease
 
 
 @pytest.mark.parametrize(("weekday", "next_morning"), [(5, "nothing to do"),
