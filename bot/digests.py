@@ -18,12 +18,14 @@ from bot.charts import daily_stacked_png
 from bot.config import Config
 from bot.delivery import deliver_once
 from bot.digest import Digest, DigestInputs, build, is_noise
+from bot.errors import ProviderError
 from bot.identity import resolve_slack_ids
 from bot.services import Services
 from storage import anomalies, lifecycle, resources, rollup, savings
 from storage.db import session_scope
 
 WINDOW_DAYS = 35
+GIVE_UP_AFTER = 3  # failed scopes in a row
 _DIMENSIONS = ("service", "resource", "account")
 
 
@@ -173,7 +175,13 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
 
 
 def run_digests(services: Services, *, worker: str = "local") -> str:
-    """Build and send today's digests; each scope at most once per day."""
+    """Build and send today's digests; each scope at most once per day.
+
+    A scope Slack refuses (archived channel, deactivated user) does not stop the others; after
+    ``GIVE_UP_AFTER`` failures in a row Slack itself is taken to be down and the run stops. The
+    failed scopes keep their claims, taken over after the lease by a later run, and the job
+    fails naming them.
+    """
     now = services.now()
     today = now.date()
     period = today.isoformat()
@@ -182,7 +190,8 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
         built = load_all(session, services.config, today=today, now=now)
         owners = [b.owner for b in built if b.owner]
         slack_ids = resolve_slack_ids(session, services.chat, owners, now=now)
-    sent = skipped = 0
+    sent = skipped = in_a_row = 0
+    failed: list[str] = []
     for item in built:
 
         def send(item: Built = item) -> str:
@@ -196,12 +205,24 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
                 return "skipped: no chat user"
             return "sent"
 
-        outcome = deliver_once(services.engine, kind="digest", scope=item.digest.scope,
-                               period=period, worker=worker, now=now, send=send)
+        try:
+            outcome = deliver_once(services.engine, kind="digest", scope=item.digest.scope,
+                                   period=period, worker=worker, now=now, send=send)
+        except ProviderError as exc:  # an archived channel, a deactivated user: this scope only
+            failed.append(f"{item.digest.scope}: {exc}")
+            in_a_row += 1
+            if in_a_row == GIVE_UP_AFTER:  # Slack itself is failing: the rest waits for a rerun
+                break
+            continue
+        in_a_row = 0
         if outcome is not None:
             sent += outcome == "sent"
             skipped += outcome != "sent"
-    return f"{sent} digests sent, {skipped} skipped"
+    done = f"{sent} digests sent, {skipped} skipped"
+    if failed:
+        raise ProviderError(f"{len(failed)} digests not sent ({'; '.join(failed[:3])}"
+                            f"{'; ...' if len(failed) > 3 else ''}); {done}")
+    return done
 
 
 def _send(services: Services, channel: str, item: Built) -> None:

@@ -199,6 +199,12 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).append(fault)
 
+    def archive_channel(self, channel: str) -> None:
+        """Posting to (or updating in) ``channel`` answers ``is_archived``, as for an archived
+        channel."""
+        with self._lock:
+            self._ws.archived.add(channel)
+
     def expire_trigger(self, trigger_id: str) -> None:
         """``views.open`` with this trigger answers ``expired_trigger_id`` (its 3 s are over)."""
         with self._lock:

@@ -79,6 +79,7 @@ class Workspace:
         self.usergroups: dict[str, Json] = {}  # group id -> usergroup object (with "users")
         self.triggers_used: set[str] = set()
         self.triggers_expired: set[str] = set()
+        self.archived: set[str] = set()  # channels Slack answers `is_archived` for
         self.seq = itertools.count(1)
         self.epoch = int(time.time())
 
@@ -118,6 +119,8 @@ class Workspace:
             raise SlackError("channel_not_found")
         if channel[0] in "UW" and channel in self.users:
             return "D" + channel[1:]  # posting to a user id lands in the app's DM with them
+        if channel in self.archived:
+            raise SlackError("is_archived")
         return channel
 
     def message(self, channel: str, ts: str) -> FakeMessage:

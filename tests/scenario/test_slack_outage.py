@@ -1,6 +1,6 @@
 """Slack failing under a running job: 5xx beyond the client's retries fail the digest job
 without losing a digest (the claim stays unsent and the next run after its lease sends it,
-once); a 429 is waited out; nothing is sent twice."""
+once); a 429 is waited out; nothing is sent twice; a channel Slack refuses holds up no other."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from bot.digests import GIVE_UP_AFTER
 from bot.errors import ProviderError
 from bot.jobs import run_job
 from bot.services import Services
@@ -22,7 +23,8 @@ from tests.scenario.harness import Clock
 def _digest_posts(fake: FakeSlack) -> list[tuple[str, str]]:
     return [(str(c.args.get("channel")), str(c.args.get("text")))
             for c in fake.calls("chat.postMessage")
-            if c.status == 200 and "month to date" in str(c.args.get("text"))]
+            if c.status == 200 and (c.response or {}).get("ok")
+            and "month to date" in str(c.args.get("text"))]
 
 
 def _sent(services: Services, period: str) -> int:
@@ -37,18 +39,38 @@ def _sent(services: Services, period: str) -> int:
 def test_a_slack_outage_mid_digest_loses_nothing_and_doubles_nothing(
     services: Services, fake_slack: FakeSlack, clock: Clock
 ) -> None:
-    # Slack answers 500 for longer than the client retries one post (3 tries): the job fails
+    # Slack answers 500 for longer than the client retries a post (3 tries), for three scopes
+    # in a row: the run takes Slack for down, stops there, and the job fails
     before = len(fake_slack.calls("chat.postMessage"))  # the ingest's anomaly alerts
-    fake_slack.fail("chat.postMessage", error="internal_error", status=500, times=3)
-    with pytest.raises(ProviderError):
+    fake_slack.fail("chat.postMessage", error="internal_error", status=500,
+                    times=3 * GIVE_UP_AFTER)
+    with pytest.raises(ProviderError, match=f"{GIVE_UP_AFTER} digests not sent"):
         run_job(services, "digest")
-    assert len(fake_slack.calls("chat.postMessage")) - before == 3
+    assert len(fake_slack.calls("chat.postMessage")) - before == 3 * GIVE_UP_AFTER
     assert _digest_posts(fake_slack) == []
-    run_job(services, "digest")  # within the lease the failed claim is left alone...
+    run_job(services, "digest")  # within the lease the failed claims are left alone...
+    assert _sent(services, clock.now.date().isoformat()) > 0  # ...the untried scopes go out
     clock.now += timedelta(minutes=11)
     fake_slack.rate_limit("chat.postMessage", times=1, retry_after=0)
     run_job(services, "digest")  # ...after it, taken over and sent (through a 429)
     run_job(services, "digest")
     sent = _digest_posts(fake_slack)
-    assert len(sent) == _sent(services, clock.now.date().isoformat()) >= 3
+    assert len(sent) == _sent(services, clock.now.date().isoformat()) > GIVE_UP_AFTER
     assert max(Counter(sent).values()) == 1
+
+
+def test_a_channel_slack_refuses_does_not_hold_up_the_other_digests(
+    services: Services, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    fake_slack.archive_channel("#data-costs")
+    with pytest.raises(ProviderError) as failure:
+        run_job(services, "digest")
+    assert str(failure.value).startswith("1 digests not sent (team:data: ")
+    assert "is_archived" in str(failure.value)
+    channels = {channel for channel, _ in _digest_posts(fake_slack)}
+    assert {"#platform-costs", "#web-costs"} <= channels and "#data-costs" not in channels
+    assert any(c.startswith("D") for c in channels)  # the owners' digests went out too
+    clock.now += timedelta(minutes=11)  # retried after the lease, refused again: nothing else
+    with pytest.raises(ProviderError, match="team:data"):
+        run_job(services, "digest")
+    assert max(Counter(_digest_posts(fake_slack)).values()) == 1
