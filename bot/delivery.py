@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
 
+from bot.errors import ProviderError
 from storage.claims import claim_delivery, mark_sent
 from storage.db import session_scope
+
+GIVE_UP_AFTER = 3  # failed deliveries in a row: the chat service itself is taken to be down
 
 
 def deliver_once(
@@ -37,3 +41,30 @@ def scope_key(*parts: str) -> str:
     if len(key) <= 500:
         return key
     return key[:436] + "#" + hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass
+class Failures:
+    """The failed deliveries of one run. One that is refused (an archived channel, a
+    deactivated user) does not stop the others; ``GIVE_UP_AFTER`` in a row stop the run. Each
+    keeps its unsent claim, so a later run sends it."""
+
+    what: str  # "digests", "alerts"
+    items: list[str] = field(default_factory=list)
+    in_a_row: int = 0
+
+    def add(self, where: str, error: Exception) -> bool:
+        """Record a failure; True when the run should stop here."""
+        self.items.append(f"{where}: {error}")
+        self.in_a_row += 1
+        return self.in_a_row >= GIVE_UP_AFTER
+
+    def ok(self) -> None:
+        self.in_a_row = 0
+
+    def raise_if_any(self, done: str) -> None:
+        """Fail the run, naming the first failures, after ``done`` (what went out)."""
+        if self.items:
+            more = "; ..." if len(self.items) > 3 else ""
+            raise ProviderError(f"{len(self.items)} {self.what} not sent "
+                                f"({'; '.join(self.items[:3])}{more}); {done}")

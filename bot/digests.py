@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot import blocks_notify
 from bot.charts import daily_stacked_png
 from bot.config import Config
-from bot.delivery import deliver_once
+from bot.delivery import Failures, deliver_once
 from bot.digest import Digest, DigestInputs, build, is_noise
 from bot.errors import ProviderError
 from bot.identity import resolve_slack_ids
@@ -25,7 +25,6 @@ from storage import anomalies, lifecycle, resources, rollup, savings
 from storage.db import session_scope
 
 WINDOW_DAYS = 35
-GIVE_UP_AFTER = 3  # failed scopes in a row
 _DIMENSIONS = ("service", "resource", "account")
 
 
@@ -177,10 +176,8 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
 def run_digests(services: Services, *, worker: str = "local") -> str:
     """Build and send today's digests; each scope at most once per day.
 
-    A scope Slack refuses (archived channel, deactivated user) does not stop the others; after
-    ``GIVE_UP_AFTER`` failures in a row Slack itself is taken to be down and the run stops. The
-    failed scopes keep their claims, taken over after the lease by a later run, and the job
-    fails naming them.
+    A scope Slack refuses does not stop the others (``Failures``); the job then fails naming
+    it, and a later run takes its claim over after the lease.
     """
     now = services.now()
     today = now.date()
@@ -190,8 +187,8 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
         built = load_all(session, services.config, today=today, now=now)
         owners = [b.owner for b in built if b.owner]
         slack_ids = resolve_slack_ids(session, services.chat, owners, now=now)
-    sent = skipped = in_a_row = 0
-    failed: list[str] = []
+    sent = skipped = 0
+    failures = Failures("digests")
     for item in built:
 
         def send(item: Built = item) -> str:
@@ -208,20 +205,16 @@ def run_digests(services: Services, *, worker: str = "local") -> str:
         try:
             outcome = deliver_once(services.engine, kind="digest", scope=item.digest.scope,
                                    period=period, worker=worker, now=now, send=send)
-        except ProviderError as exc:  # an archived channel, a deactivated user: this scope only
-            failed.append(f"{item.digest.scope}: {exc}")
-            in_a_row += 1
-            if in_a_row == GIVE_UP_AFTER:  # Slack itself is failing: the rest waits for a rerun
+        except ProviderError as exc:
+            if failures.add(item.digest.scope, exc):
                 break
             continue
-        in_a_row = 0
+        failures.ok()
         if outcome is not None:
             sent += outcome == "sent"
             skipped += outcome != "sent"
     done = f"{sent} digests sent, {skipped} skipped"
-    if failed:
-        raise ProviderError(f"{len(failed)} digests not sent ({'; '.join(failed[:3])}"
-                            f"{'; ...' if len(failed) > 3 else ''}); {done}")
+    failures.raise_if_any(done)
     return done
 
 

@@ -28,15 +28,18 @@ from bot.anomaly import (
     root_cause,
 )
 from bot.blocks_notify import anomaly_message
-from bot.delivery import deliver_once
+from bot.delivery import Failures, deliver_once
+from bot.errors import ProviderError
 from bot.identity import resolve_slack_ids
 from bot.services import Services
 from storage import anomalies, costs
+from storage.claims import queue_delivery, unsent
 from storage.db import session_scope
 from storage.models import Anomaly
 
 HISTORY_DAYS = 180
 REPORT_DAYS = 7  # alerts older than this at scan time are stored but not sent
+RETRY_DAYS = 14  # an alert not sent after this long is dropped from the retries
 DIMENSIONS = ("team", "owner", "account", "service", "resource")
 ROUTED_FIRST = ("team", "owner")
 _BREAKDOWN = {
@@ -130,16 +133,29 @@ def run_scan(services: Services, *, worker: str) -> str:
             if row is not None:
                 fresh.append(row)
         quiet = anomalies.snoozed(session, now=now)
-    sent = _notify(services, [a for a in fresh if a.series not in quiet], worker=worker)
-    return (
+        _queue_alerts(session, services, [a for a in fresh if a.series not in quiet])
+    failures = Failures("alerts")
+    sent = _notify(services, failures, worker=worker)
+    done = (
         f"{len(found)} anomalies in the last {REPORT_DAYS} days, {len(fresh)} new, "
         f"{sent} alerts sent"
     )
+    failures.raise_if_any(done)  # the next scan sends what failed
+    return done
 
 
 def _to_notify(new: list[Anomaly]) -> list[Anomaly]:
     covered = {a.day for a in new if a.series.partition(":")[0] in ROUTED_FIRST}
     return [a for a in new if a.series.partition(":")[0] in ROUTED_FIRST or a.day not in covered]
+
+
+def _queue_alerts(session: Session, services: Services, new: list[Anomaly]) -> None:
+    """Record each alert to send in the scan's own transaction (an outbox): an alert whose send
+    fails stays unsent there and the next scan retries it, though its anomaly is no longer new."""
+    for anomaly in _to_notify(new):
+        for kind, address in recipients(session, anomaly, config=services.config):
+            queue_delivery(session, kind="anomaly", scope=f"{anomaly.id}:{kind}:{address}",
+                           period=anomaly.day.isoformat())
 
 
 def _send_alert(services: Services, kind: str, address: str, user_id: str | None, text: str,
@@ -153,24 +169,35 @@ def _send_alert(services: Services, kind: str, address: str, user_id: str | None
     return "sent"
 
 
-def _notify(services: Services, new: list[Anomaly], *, worker: str) -> int:
+def _notify(services: Services, failures: Failures, *, worker: str) -> int:
+    """Send every queued alert not sent yet (a refused one stops no other); returns how many
+    were sent."""
     now = services.now()
+    since = (now.date() - timedelta(days=RETRY_DAYS)).isoformat()
+    with session_scope(services.engine) as session:
+        pending = unsent(session, kind="anomaly", period_from=since)
+        targets = [(int(aid), kind, address, scope, period) for scope, period in pending
+                   for aid, kind, address in [scope.split(":", 2)]]
+        found = anomalies.by_ids(session, ids=[t[0] for t in targets])
+        ids = resolve_slack_ids(session, services.chat,
+                                [t[2] for t in targets if t[1] == "user"], now=now)
     sent = 0
-    for anomaly in _to_notify(new):
+    for anomaly_id, kind, address, scope, period in targets:
+        anomaly = found.get(anomaly_id)
+        if anomaly is None:
+            continue
         text, blocks = anomaly_message(view_of(anomaly))
-        with session_scope(services.engine) as session:
-            targets = recipients(session, anomaly, config=services.config)
-            ids = resolve_slack_ids(
-                session, services.chat, [addr for kind, addr in targets if kind == "user"], now=now
-            )
-        for kind, address in targets:
-            user_id = ids.get(address) if kind == "user" else None
-            send = partial(_send_alert, services, kind, address, user_id, text, blocks)
-            outcome = deliver_once(
-                services.engine, kind="anomaly", scope=f"{anomaly.id}:{kind}:{address}",
-                period=anomaly.day.isoformat(), worker=worker, now=now, send=send,
-            )
-            sent += outcome == "sent"
-            if outcome == "sent":
-                metrics.ALERTS_SENT.labels(kind=anomaly.series.partition(":")[0]).inc()
+        user_id = ids.get(address) if kind == "user" else None
+        send = partial(_send_alert, services, kind, address, user_id, text, blocks)
+        try:
+            outcome = deliver_once(services.engine, kind="anomaly", scope=scope, period=period,
+                                   worker=worker, now=now, send=send)
+        except ProviderError as exc:
+            if failures.add(f"{anomaly.series} to {address}", exc):
+                break
+            continue
+        failures.ok()
+        if outcome == "sent":
+            sent += 1
+            metrics.ALERTS_SENT.labels(kind=anomaly.series.partition(":")[0]).inc()
     return sent

@@ -34,6 +34,14 @@ def get(session: Session, *, anomaly_id: int) -> Anomaly | None:
     return session.get(Anomaly, anomaly_id)
 
 
+def by_ids(session: Session, *, ids: Sequence[int]) -> dict[int, Anomaly]:
+    """The anomalies with these ids (those that still exist), by id."""
+    if not ids:
+        return {}
+    rows = session.scalars(select(Anomaly).where(col(Anomaly.id).in_(sorted(set(ids)))))
+    return {row.id: row for row in rows if row.id is not None}
+
+
 def set_feedback(session: Session, *, anomaly_id: int, status: str, by: str,
                  now: datetime) -> Anomaly | None:
     """Record acknowledge / expected feedback; returns the updated anomaly."""

@@ -6,14 +6,16 @@ of 1 means this caller won. Nothing here checks first and inserts later.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col
 
 from storage.models import Delivery, ProcessedEvent
+
+RELEASED = datetime(1970, 1, 1, tzinfo=UTC)  # a claim this old is free to take
 
 
 def insert_once(session: Session, model: type[SQLModel], values: dict[str, Any]) -> bool:
@@ -64,3 +66,23 @@ def mark_sent(session: Session, *, kind: str, scope: str, period: str, now: date
                     col(Delivery.period) == period))
         .values(sent_at=now, outcome=outcome)
     )
+
+
+def queue_delivery(session: Session, *, kind: str, scope: str, period: str) -> None:
+    """Record a delivery to make, unclaimed (an outbox row): in the transaction that decides it,
+    so that a send that fails later is retried from ``unsent`` rather than lost."""
+    insert_once(session, Delivery, {"kind": kind, "scope": scope, "period": period,
+                                    "claimed_by": "", "claimed_at": RELEASED})
+
+
+def unsent(session: Session, *, kind: str, period_from: str, limit: int = 1000
+           ) -> list[tuple[str, str]]:
+    """(scope, period) of the deliveries of ``kind`` not sent yet, periods from ``period_from``
+    on (ISO dates compare as text), oldest first."""
+    rows = session.execute(
+        select(col(Delivery.scope), col(Delivery.period))
+        .where(col(Delivery.kind) == kind, col(Delivery.sent_at).is_(None),
+               col(Delivery.period) >= period_from)
+        .order_by(col(Delivery.id)).limit(limit)
+    )
+    return [(str(scope), str(period)) for scope, period in rows]

@@ -13,17 +13,17 @@ are claimed in the database, so running a job again sends nothing twice.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, select, text, update
 from sqlmodel import Session, col
 
+from storage.claims import RELEASED
 from storage.db import is_sqlite
 from storage.models import Delivery, JobRun, Lifecycle, SchedulerLeader
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x46494E4F5053  # "FINOPS": one advisory lock key for the scheduler
-_RELEASED = datetime(1970, 1, 1, tzinfo=UTC)  # a claim this old is free to take
 
 
 class LeaderLock:
@@ -102,11 +102,11 @@ def take_over(session: Session, *, worker: str, now: datetime,
     released = _rows(session.execute(
         update(Delivery)
         .where(and_(col(Delivery.claimed_by) == previous, col(Delivery.sent_at).is_(None)))
-        .values(claimed_at=_RELEASED)
+        .values(claimed_at=RELEASED)
     ))
     released += _rows(session.execute(
         update(Lifecycle).where(col(Lifecycle.claimed_by) == previous)
-        .values(claimed_at=_RELEASED)
+        .values(claimed_at=RELEASED)
     ))
     unfinished = list(session.scalars(
         select(JobRun).where(col(JobRun.worker) == previous, col(JobRun.finished_at).is_(None))

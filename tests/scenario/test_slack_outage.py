@@ -8,14 +8,14 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
-from bot.digests import GIVE_UP_AFTER
+from bot.delivery import GIVE_UP_AFTER
 from bot.errors import ProviderError
 from bot.jobs import run_job
 from bot.services import Services
-from storage.models import Delivery
+from storage.models import Anomaly, Delivery
 from tests.fakes.slack import FakeSlack
 from tests.scenario.harness import Clock
 
@@ -25,6 +25,11 @@ def _digest_posts(fake: FakeSlack) -> list[tuple[str, str]]:
             for c in fake.calls("chat.postMessage")
             if c.status == 200 and (c.response or {}).get("ok")
             and "month to date" in str(c.args.get("text"))]
+
+
+def _alerts(fake: FakeSlack) -> list[str]:
+    """The channels that received an anomaly alert."""
+    return [m.channel for m in fake.messages() if m.text.startswith("Cost anomaly")]
 
 
 def _sent(services: Services, period: str) -> int:
@@ -74,3 +79,23 @@ def test_a_channel_slack_refuses_does_not_hold_up_the_other_digests(
     with pytest.raises(ProviderError, match="team:data"):
         run_job(services, "digest")
     assert max(Counter(_digest_posts(fake_slack)).values()) == 1
+
+
+def test_an_anomaly_alert_slack_failed_to_take_is_sent_by_the_next_scan(
+    services: Services, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    # the demo's anomaly was alerted when the fixture ingested; detect it anew, Slack down
+    with Session(services.engine) as session:
+        session.execute(delete(Delivery).where(col(Delivery.kind) == "anomaly"))
+        session.execute(delete(Anomaly))
+        session.commit()
+    before = _alerts(fake_slack)
+    fake_slack.fail("chat.postMessage", error="internal_error", status=500, times=2 * 3)
+    with pytest.raises(ProviderError, match="2 alerts not sent"):
+        run_job(services, "scan")
+    assert _alerts(fake_slack) == before
+    assert "0 new, 0 alerts sent" in run_job(services, "scan")  # within the lease: left alone
+    clock.now += timedelta(minutes=11)
+    assert "0 new, 2 alerts sent" in run_job(services, "scan")  # not new, yet not lost
+    assert sorted(_alerts(fake_slack)[len(before):]) == ["#data-costs", "D0BOB"]
+    assert "0 alerts sent" in run_job(services, "scan")  # and sent once
