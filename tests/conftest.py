@@ -8,12 +8,14 @@ same way everywhere; ``hunt`` draws fresh random examples for a longer local sea
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
 from storage.db import make_engine, upgrade
@@ -48,12 +50,23 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def empty(engine: Engine) -> Engine:
     """Delete every row of every table (the schema stays)."""
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as conn:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
+        return engine
+    # TRUNCATE locks every table at once: a transaction a previous test left behind (a replica
+    # process being killed, a thread finishing its job) can deadlock with it, and PostgreSQL
+    # then aborts the TRUNCATE. That transaction ends within moments, so try again.
+    for attempt in range(10):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            return engine
+        except OperationalError as exc:
+            if attempt == 9 or "deadlock detected" not in str(exc):
+                raise
+            time.sleep(0.5)
     return engine
 
 

@@ -77,6 +77,7 @@ class Replica:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(timeout=10)  # gone, its database sessions with it
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> Any:
