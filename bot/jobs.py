@@ -59,7 +59,10 @@ def run_ingest(services: Services) -> str:
         metrics.INGESTED_ROWS.labels(source=account.name).inc(report.rows_written)
         lines.append(f"{account.name}: {report.rows_written} rows, {report.resources} resources")
     if lines:
-        lines.append(run_scan(services))  # the anomaly scan follows every ingest
+        try:
+            lines.append(run_scan(services))  # the anomaly scan follows every ingest
+        except ProviderError as exc:  # alerts Slack did not take: the next scan sends them
+            failed.append(f"scan: {exc}")
     if failed:
         done = f" (done: {'; '.join(lines)})" if lines else ""
         raise ProviderError(f"ingest failed for {'; '.join(failed)}{done}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -57,4 +58,27 @@ def test_every_account_ingested_is_an_ordinary_outcome(db: Engine, tmp_path: Pat
     services = _services(db, tmp_path, {"sample": SAMPLE})
     outcome = run_job(services, "ingest")
     assert outcome.startswith("sample: ") and " rows, " in outcome
+    assert _rows(db) > 0
+
+
+class _ArchivedChannels(ConsoleTransport):
+    """The console, except that every channel answers as Slack does for an archived one."""
+
+    def post(self, channel: str, text: str, blocks: Any = None, **kwargs: Any) -> str:
+        if channel.startswith("#"):
+            raise ProviderError(f"Slack chat.postMessage failed: is_archived ({channel})")
+        return super().post(channel, text, blocks, **kwargs)
+
+
+def test_alerts_the_scan_could_not_send_fail_the_ingest_job_but_keep_its_costs(
+        db: Engine) -> None:
+    now = datetime.now(UTC)
+    services = Services(settings=Settings(database_url="sqlite://"), config=load_config(None),
+                        engine=db, chat=_ArchivedChannels(io.StringIO()), clock=lambda: now)
+    with pytest.raises(ProviderError) as failure:
+        run_job(services, "ingest")  # the demo: its anomaly alerts a team channel and bob
+    message = str(failure.value)
+    assert message.startswith("ingest failed for scan: 1 alerts not sent (team:data to "
+                              "#data-costs: ")
+    assert "is_archived" in message and "(done: demo" in message
     assert _rows(db) > 0
