@@ -8,6 +8,7 @@ same way everywhere; ``hunt`` draws fresh random examples for a longer local sea
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,16 +59,24 @@ def empty(engine: Engine) -> Engine:
     # TRUNCATE locks every table at once: a transaction a previous test left behind (a replica
     # process being killed, a thread finishing its job) can deadlock with it, and PostgreSQL
     # then aborts the TRUNCATE. That transaction ends within moments, so try again.
-    for attempt in range(10):
+    attempts = 0
+    while True:
         try:
             with engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             return engine
         except OperationalError as exc:
-            if attempt == 9 or "deadlock detected" not in str(exc):
+            attempts += 1
+            if attempts == 10 or "deadlock detected" not in str(exc):
                 raise
             time.sleep(0.5)
-    return engine
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server to start on, or to be refused by)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

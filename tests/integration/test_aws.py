@@ -6,7 +6,6 @@ import csv
 import gzip
 import io
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,6 +26,7 @@ from providers.aws import (
     translate_error,
 )
 from providers.base import CostSource, Inventory, load_factory
+from tests.conftest import free_port
 from tests.fakes import aws as moto_fakes
 from tests.fakes.aws import DEFAULT_ACCOUNT, MotoServer
 
@@ -493,9 +493,7 @@ def test_no_credentials_is_an_auth_error(
 
 
 def test_unreachable_endpoint_is_a_provider_error(aws: MotoServer) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nothing listens on
     account = AwsAccount(provider="aws", name="prod", endpoint_url=f"http://127.0.0.1:{port}")
     source = AwsSource(account, max_attempts=1)
     try:

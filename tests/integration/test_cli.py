@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from sqlmodel import Session
 
 from handlers.cli import main
 from storage.models import CostDaily
-from tests.conftest import DATA
+from tests.conftest import DATA, free_port
 
 SAMPLE = DATA / "focus-sample" / "focus_sample.csv"
 # column sums of the sample, from its PROVENANCE.md
@@ -195,17 +194,12 @@ def test_detect_command_writes_the_alert_csv(env: Engine, tmp_path: Path,
     assert "bad.csv" in err and "cost" in err and not (tmp_path / "x.csv").exists()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
 def test_an_unusable_database_is_one_line_not_a_traceback(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    url = (f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{_closed_port()}/test"
+    url = (f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{free_port()}/test"
            if kind == "postgresql" else f"sqlite:///{tmp_path}/no/such/folder/finops.db")
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("FINOPS_CONFIG", raising=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from tests.conftest import free_port
 from tests.fakes.slack import FakeSlack
 from tests.pg import ON_POSTGRES, scratch_database
 
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.skipif(not ON_POSTGRES,
 USERS = {"alice@example.com": "U0ALICE", "bob@example.com": "U0BOB",
          "carol@example.com": "U0CAROL"}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -54,7 +49,7 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 class Replica:
     def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name, self.port, self.log = name, _free_port(), log
+        self.name, self.port, self.log = name, free_port(), log
         with log.open("w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, str(ROOT / "app.py")], cwd=log.parent,
