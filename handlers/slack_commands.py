@@ -54,12 +54,14 @@ Listener = TypeVar("Listener", bound=Callable[..., None])
 def reported_after_ack(listener: Listener) -> Listener:
     """For a Bolt listener: an error is logged and told to the user, not left to Bolt.
 
-    After the ack, it is told through ``response_url``: raised into Bolt, whose thread runner
-    may then answer Slack 500 or hold the response until its 3 s timeout (a race between its
-    two threads). Before the ack of a modal submission, the modal stays open with the reason
-    under its first field. Any other error before the ack is raised as before: Bolt answers
-    500 and its error handler tells the user. Bolt reads the listener's argument names through
-    ``functools.wraps``.
+    - After the ack, the user is told through ``response_url``. Raised into Bolt instead, the
+      error races its thread runner, which may answer Slack 500 for the acknowledged request.
+    - Before the ack of a modal submission, the modal stays open with the reason under its
+      first field.
+    - Any other error before the ack is raised: Bolt answers 500 and its error handler tells
+      the user.
+
+    Bolt reads the listener's argument names through ``functools.wraps``.
     """
 
     @functools.wraps(listener)
