@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
 from storage import rollup
+from storage.db import insert_rows
 from storage.models import OwnerOverride, Resource
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
+_RESOURCE: Table = Resource.__table__  # type: ignore[attr-defined]
+_R = _RESOURCE.c
+_NEW_COLUMNS = (
+    "resource_id", "provider", "account_id", "account_name", "region", "service",
+    "resource_type", "name", "tags", "state", "first_seen", "last_seen", "owner_source",
+)  # fmt: skip
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -32,7 +39,11 @@ def _load(session: Session, ids: Sequence[str]) -> dict[str, Resource]:
 
 
 def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
-    """Create or refresh resources seen in cost rows; the latest day's attributes win."""
+    """Create or refresh resources seen in cost rows; the latest day's attributes win.
+
+    An ingest may bring tens of thousands of resources, so this reads and writes plain rows
+    (Core statements) rather than ORM objects, which cost about 0.4 ms each to build.
+    """
     latest: dict[str, DailyCost] = {}
     first: dict[str, date] = {}
     for row in rows:
@@ -41,27 +52,47 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
             latest[row.resource_id] = row
         seen = first.get(row.resource_id)
         first[row.resource_id] = row.day if seen is None else min(seen, row.day)
-    existing = _load(session, list(latest))
+    session.flush()  # pending ORM changes first: the statements below go around the ORM
+    connection = session.connection()
+    stored: dict[str, Any] = {}
+    known = select(*(_R[name] for name in ("resource_id", "first_seen", "last_seen", "service",
+                                           "name", "tags")))
+    for chunk in _chunks(list(latest)):
+        stored.update((r.resource_id, r) for r in connection.execute(
+            known.where(_R["resource_id"].in_(chunk))))
+    new: list[tuple[Any, ...]] = []
+    refreshed: list[dict[str, Any]] = []
+    widened: list[dict[str, Any]] = []
     for rid, row in latest.items():
-        res = existing.get(rid)
-        if res is None:
-            res = Resource(
-                resource_id=rid, provider=row.provider, first_seen=first[rid], last_seen=row.day
+        tags = json.dumps(dict(row.tags), sort_keys=True) if row.tags else None
+        old = stored.get(rid)
+        if old is None:
+            new.append((rid, row.provider, row.sub_account_id, row.sub_account_name, row.region,
+                        row.service, row.resource_type, row.resource_name, tags or "{}", "",
+                        first[rid], row.day, "unowned"))
+            continue
+        first_seen = min(old.first_seen, first[rid])
+        if row.day >= old.last_seen or not old.service:
+            refreshed.append({
+                "rid": rid, "provider": row.provider, "account_id": row.sub_account_id,
+                "account_name": row.sub_account_name, "region": row.region,
+                "service": row.service, "resource_type": row.resource_type,
+                "name": row.resource_name or old.name, "tags": tags or old.tags,
+                "first_seen": first_seen, "last_seen": max(old.last_seen, row.day),
+            })  # fmt: skip
+        elif first_seen != old.first_seen:
+            widened.append({"rid": rid, "first_seen": first_seen})
+    insert_rows(session, _RESOURCE, _NEW_COLUMNS, new)
+    for changes in (refreshed, widened):
+        if changes:
+            values: dict[str, Any] = {name: bindparam(name) for name in changes[0] if name != "rid"}
+            connection.execute(
+                update(_RESOURCE).where(_R["resource_id"] == bindparam("rid")).values(values),
+                changes,
             )
-            session.add(res)
-        res.first_seen = min(res.first_seen, first[rid])
-        if row.day >= res.last_seen or not res.service:
-            res.last_seen = max(res.last_seen, row.day)
-            res.provider = row.provider
-            res.account_id = row.sub_account_id
-            res.account_name = row.sub_account_name
-            res.region = row.region
-            res.service = row.service
-            res.resource_type = row.resource_type
-            res.name = row.resource_name or res.name
-            if row.tags:
-                res.tags = json.dumps(dict(row.tags), sort_keys=True)
-    session.flush()
+    for obj in list(session.identity_map.values()):  # loaded before: read them again
+        if isinstance(obj, Resource) and obj.resource_id in latest:
+            session.expire(obj)
     return len(latest)
 
 

@@ -1,0 +1,92 @@
+"""Resources created and refreshed from cost rows, on the real database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+from sqlmodel import Session
+
+from bot.records import DailyCost
+from storage import resources
+from storage.models import Resource
+
+D0 = date(2026, 9, 1)
+
+
+def _row(day: int, resource: str = "i-1", **changes: object) -> DailyCost:
+    row = DailyCost(day=D0 + timedelta(days=day), resource_id=resource, provider="AWS",
+                    billing_account_id="payer", sub_account_id="111", service="EC2",
+                    currency="USD", billed_cost=1.0, effective_cost=1.0, list_cost=1.0,
+                    sub_account_name="dev", region="eu-west-1", resource_name="web-1",
+                    resource_type="Instance", tags={"team": "web", "env": "dev"})
+    return replace(row, **changes)  # type: ignore[arg-type]
+
+
+def _stored(session: Session, rid: str = "i-1") -> Resource:
+    session.expire_all()
+    found = session.get(Resource, rid)
+    assert found is not None
+    return found
+
+
+def test_new_resources_take_the_latest_days_attributes(session: Session) -> None:
+    rows = [_row(2, region="us-east-1", tags={"team": "data"}), _row(0), _row(1, "i-2")]
+    assert resources.upsert_from_costs(session, rows=rows) == 2
+    session.commit()
+    res = _stored(session)
+    assert (res.first_seen, res.last_seen) == (D0, D0 + timedelta(days=2))
+    assert (res.provider, res.account_id, res.account_name) == ("AWS", "111", "dev")
+    assert (res.region, res.service, res.resource_type, res.name) == (
+        "us-east-1", "EC2", "Instance", "web-1")
+    assert res.tags == '{"team": "data"}'
+    assert (res.owner, res.team, res.owner_source, res.state) == (None, None, "unowned", "")
+    assert _stored(session, "i-2").first_seen == D0 + timedelta(days=1)
+
+
+def test_a_later_day_refreshes_an_earlier_one_only_widens_the_span(session: Session) -> None:
+    resources.upsert_from_costs(session, rows=[_row(5)])
+    session.commit()
+    # a later day: new attributes; a missing name and missing tags keep the stored ones
+    resources.upsert_from_costs(session, rows=[_row(7, region="us-west-2", resource_name="",
+                                                    tags={})])
+    session.commit()
+    res = _stored(session)
+    assert (res.region, res.name, res.tags) == ("us-west-2", "web-1",
+                                                '{"env": "dev", "team": "web"}')
+    assert (res.first_seen, res.last_seen) == (D0 + timedelta(days=5), D0 + timedelta(days=7))
+    # an earlier day (a backfill): only first_seen moves, the attributes stay the latest
+    resources.upsert_from_costs(session, rows=[_row(1, region="ap-south-1", tags={"x": "y"})])
+    session.commit()
+    res = _stored(session)
+    assert res.region == "us-west-2" and res.tags == '{"env": "dev", "team": "web"}'
+    assert (res.first_seen, res.last_seen) == (D0 + timedelta(days=1), D0 + timedelta(days=7))
+
+
+def test_owner_and_inventory_facts_survive_a_cost_refresh(session: Session) -> None:
+    resources.upsert_from_costs(session, rows=[_row(0)])
+    res = _stored(session)
+    res.owner, res.team, res.owner_source, res.state = "a@example.com", "web", "tag", "running"
+    session.add(res)
+    session.commit()
+    resources.upsert_from_costs(session, rows=[_row(1, service="Amazon EC2")])
+    session.commit()
+    res = _stored(session)
+    assert res.service == "Amazon EC2"
+    assert (res.owner, res.team, res.owner_source, res.state) == (
+        "a@example.com", "web", "tag", "running")
+
+
+def test_a_resource_known_only_from_an_inventory_gets_its_cost_attributes(
+    session: Session,
+) -> None:
+    resources.upsert_from_inventory(session, items=[], today=D0)
+    session.add(Resource(resource_id="i-1", provider="AWS", first_seen=D0 + timedelta(days=9),
+                         last_seen=D0 + timedelta(days=9), name="from-inventory"))
+    session.commit()
+    # older cost data, but the stored row has no service yet: the cost row fills it in
+    resources.upsert_from_costs(session, rows=[_row(3)])
+    session.commit()
+    res = _stored(session)
+    assert (res.service, res.name, res.region) == ("EC2", "web-1", "eu-west-1")
+    assert (res.first_seen, res.last_seen) == (D0 + timedelta(days=3), D0 + timedelta(days=9))
