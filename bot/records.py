@@ -10,9 +10,13 @@ from datetime import date, datetime
 COST_METRICS = ("EffectiveCost", "BilledCost", "ListCost")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DailyCost:
-    """One resource's cost on one UTC day, in one currency, with FOCUS dimensions."""
+    """One resource's cost on one UTC day, in one currency, with FOCUS dimensions.
+
+    Read-only by convention, not frozen: an ingest builds one per resource and day (millions
+    for a large account), and a frozen dataclass takes about ten times as long to build.
+    """
 
     day: date
     resource_id: str
