@@ -36,6 +36,24 @@ _DOWNLOAD_THREADS = 8
 # DuckDB errors that mean our SQL is wrong; every other one is about the file's contents
 _OUR_BUGS = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException)
 
+# A resource's description (everything but its day and costs) rarely changes from one day to
+# the next. Each distinct description is fetched once and each day's row carries only its
+# number, the day and the costs: DuckDB builds a Python object per value it returns, and the
+# strings (most of them) would otherwise be built again for every day.
+_DESCRIPTION = (
+    "provider, billing_account_id, resource_id, currency, service, sub_account_id, "
+    "sub_account_name, region, resource_name, resource_type, tags"
+)
+_NULL_AS_EMPTY = (  # as DailyCost has them; a missing currency is an error
+    "coalesce(provider, '') AS provider, coalesce(billing_account_id, '') AS billing_account_id, "
+    "coalesce(service, '') AS service, coalesce(sub_account_id, '') AS sub_account_id, "
+    "coalesce(sub_account_name, '') AS sub_account_name, coalesce(region, '') AS region, "
+    "coalesce(resource_name, '') AS resource_name, "
+    "coalesce(resource_type, '') AS resource_type, coalesce(tags, '') AS tags"
+)
+_EPOCH = date(1970, 1, 1)
+_FETCH_CHUNK = 50_000
+
 
 class FocusFileSource:
     """Cost rows from FOCUS / CUR 2.0 files: a file, a folder (recursive) or ``s3://bucket/prefix``.
@@ -102,7 +120,10 @@ def read_files(
         con.execute("SET preserve_insertion_order = false")  # the result is sorted anyway
         schemas = [inspect(con, p, (names or {}).get(p, str(p))) for p in paths]
         try:
-            con.execute(f"CREATE TEMP TABLE daily AS {aggregate_sql(schemas)}")
+            con.execute(
+                f"CREATE TEMP TABLE daily AS SELECT * REPLACE ({_NULL_AS_EMPTY}) "
+                f"FROM ({aggregate_sql(schemas)})"
+            )
         except duckdb.OutOfMemoryException as exc:
             raise ProviderError(f"{label}: out of memory while reading cost files") from exc
         except _OUR_BUGS:
@@ -130,36 +151,15 @@ def read_files(
     return CostBatch(source=label, rows=rows, lines_read=lines_read)
 
 
-# A resource's description (everything but its day and costs) rarely changes from one day to
-# the next. Each distinct description is fetched once and each day's row carries only its
-# number, the day and the costs: DuckDB builds a Python object per value it returns, and the
-# strings (about 80% of them) would otherwise be built again for every day.
-_DESCRIPTION = (
-    "provider, billing_account_id, resource_id, currency, service, sub_account_id, "
-    "sub_account_name, region, resource_name, resource_type, tags"
-)
-_EMPTY_IS_NULL = (
-    "coalesce(provider, '') AS provider, coalesce(billing_account_id, '') AS billing_account_id, "
-    "coalesce(service, '') AS service, coalesce(sub_account_id, '') AS sub_account_id, "
-    "coalesce(sub_account_name, '') AS sub_account_name, coalesce(region, '') AS region, "
-    "coalesce(resource_name, '') AS resource_name, "
-    "coalesce(resource_type, '') AS resource_type, coalesce(tags, '') AS tags"
-)
-_EPOCH = date(1970, 1, 1)
-
-
 def _to_rows(
     con: duckdb.DuckDBPyConnection, schemas: Sequence[FileSchema], span: list[date]
 ) -> list[DailyCost]:
     """The aggregated rows of days in ``span``, sorted by resource, then day."""
     con.execute(
-        f"CREATE TEMP TABLE wanted AS SELECT * REPLACE ({_EMPTY_IS_NULL}) "
-        "FROM daily WHERE day BETWEEN ? AND ?",
-        span,
-    )
-    con.execute(
         f"CREATE TEMP TABLE descriptions AS SELECT row_number() OVER (ORDER BY {_DESCRIPTION}) "
-        f"- 1 AS number, * FROM (SELECT DISTINCT {_DESCRIPTION} FROM wanted)"
+        f"- 1 AS number, * FROM (SELECT DISTINCT {_DESCRIPTION} FROM daily "
+        "WHERE day BETWEEN ? AND ?)",
+        span,
     )
     # Rows with the same Tags text share one dict (read-only, as DailyCost.tags is a Mapping)
     tags_cache: dict[str, dict[str, str]] = {"": {}}
@@ -176,35 +176,39 @@ def _to_rows(
         described.append((*text, parsed))
     days: dict[int, date] = {}
     rows: list[DailyCost] = []
-    for number, day_number, billed, effective, list_cost in con.execute(
+    result = con.execute(
         "SELECT number, CAST(day - DATE '1970-01-01' AS INTEGER), coalesce(billed, 0), "
-        f"coalesce(effective, 0), coalesce(list, 0) FROM wanted JOIN descriptions "
-        f"USING ({_DESCRIPTION}) ORDER BY number, day"
-    ).fetchall():
-        (provider, billing_account, resource, currency, service, sub_account, sub_account_name,
-         region, resource_name, resource_type, tags) = described[number]  # fmt: skip
-        day = days.get(day_number)
-        if day is None:
-            day = days[day_number] = _EPOCH + timedelta(days=day_number)
-        rows.append(
-            DailyCost(
-                day=day,
-                resource_id=resource,
-                provider=provider,
-                billing_account_id=billing_account,
-                sub_account_id=sub_account,
-                service=service,
-                currency=currency,
-                billed_cost=billed,
-                effective_cost=effective,
-                list_cost=list_cost,
-                sub_account_name=sub_account_name,
-                region=region,
-                resource_name=resource_name,
-                resource_type=resource_type,
-                tags=tags,
+        f"coalesce(effective, 0), coalesce(list, 0) FROM daily JOIN descriptions "
+        f"USING ({_DESCRIPTION}) WHERE day BETWEEN ? AND ? ORDER BY number, day",
+        span,
+    )
+    while chunk := result.fetchmany(_FETCH_CHUNK):  # never all of them as tuples at once
+        for number, day_number, billed, effective, list_cost in chunk:
+            (provider, billing_account, resource, currency, service, sub_account,
+             sub_account_name, region, resource_name, resource_type,
+             tags) = described[number]  # fmt: skip
+            day = days.get(day_number)
+            if day is None:
+                day = days[day_number] = _EPOCH + timedelta(days=day_number)
+            rows.append(
+                DailyCost(
+                    day=day,
+                    resource_id=resource,
+                    provider=provider,
+                    billing_account_id=billing_account,
+                    sub_account_id=sub_account,
+                    service=service,
+                    currency=currency,
+                    billed_cost=billed,
+                    effective_cost=effective,
+                    list_cost=list_cost,
+                    sub_account_name=sub_account_name,
+                    region=region,
+                    resource_name=resource_name,
+                    resource_type=resource_type,
+                    tags=tags,
+                )
             )
-        )
     return rows
 
 

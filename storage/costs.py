@@ -68,21 +68,22 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
             )
         )
         deleted += int(getattr(result, "rowcount", 0) or 0)
-    values = [
+    # made a chunk at a time as they are inserted: a large ingest holds no second copy
+    values = (
         (
             r.day, r.resource_id, r.provider, r.billing_account_id, r.sub_account_id,
             r.sub_account_name, r.service, r.region, r.resource_name, r.resource_type,
             r.currency, r.billed_cost, r.effective_cost, r.list_cost,
         )
         for r in rows
-    ]  # fmt: skip
+    )  # fmt: skip
     insert_rows(session, _COST_DAILY, _COST_COLUMNS, values)
     if periods:
         lo = min(span[0] for span in periods.values())
         hi = max(span[1] for span in periods.values())
         rollup.refresh_days(session, start=lo, end=hi)
         rollup.forget_recent(session, start=lo, end=hi)
-    return ReplaceResult(deleted=deleted, written=len(values), periods=periods)
+    return ReplaceResult(deleted=deleted, written=len(rows), periods=periods)
 
 
 @dataclass(frozen=True, slots=True)

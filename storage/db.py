@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -83,39 +84,38 @@ _INSERT_CHUNK = 5000
 
 
 def insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert many rows, given as tuples in ``columns`` order, in the session's transaction.
 
     This goes to the driver's ``executemany`` with the columns' own bind conversions: for
     bulk loads SQLAlchemy's per-row parameter handling costs about as much as the database's
-    insert itself. Dialects with another parameter style use a Core insert.
+    insert itself. Dialects with another parameter style use a Core insert. ``rows`` is read
+    a chunk at a time, so a generator never has to be held in memory whole.
     """
     connection = session.connection()
     dialect = connection.dialect
     mark = _PLACEHOLDERS.get(dialect.paramstyle)
-    if mark is None:
-        keyed = [dict(zip(columns, row, strict=True)) for row in rows]
-        for start in range(0, len(keyed), _INSERT_CHUNK):
-            connection.execute(insert(table), keyed[start : start + _INSERT_CHUNK])
-        return
     convert = [
         (i, f)
         for i, name in enumerate(columns)
         if (f := table.c[name].type.bind_processor(dialect)) is not None
     ]
-    if convert:
-        converted: list[tuple[Any, ...]] = []
-        for row in rows:
-            values = list(row)
-            for i, f in convert:
-                values[i] = f(values[i])
-            converted.append(tuple(values))
-        rows = converted
     names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
     sql = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
+        f"VALUES ({', '.join([mark or '?'] * len(columns))})"
     )
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        connection.exec_driver_sql(sql, list(rows[start : start + _INSERT_CHUNK]))
+    pending = iter(rows)
+    while chunk := list(islice(pending, _INSERT_CHUNK)):
+        if mark is None:
+            keyed = [dict(zip(columns, row, strict=True)) for row in chunk]
+            connection.execute(insert(table), keyed)
+            continue
+        if convert:
+            for n, row in enumerate(chunk):
+                values = list(row)
+                for i, f in convert:
+                    values[i] = f(values[i])
+                chunk[n] = tuple(values)
+        connection.exec_driver_sql(sql, chunk)
