@@ -1,18 +1,23 @@
 """Benchmark: FOCUS file ingest (FocusFileSource.fetch + storage write) against bare DuckDB.
 
     python bench/ingest.py 200000 2000000
+    python bench/ingest.py 600000 --shape daily --full
 
 For each N it generates (once, cached by N in the temp dir) a FOCUS 1.0 CSV of N line items that
-looks like an AWS export: about three line items per resource-hour over the 30 days of September
-2024, hourly ChargePeriodStart, 44 columns, JSON Tags, `NULL` for nulls. Then it measures, each in
-its own subprocess so that peak RSS figures do not mask each other:
+looks like an AWS export over the 30 days of September 2024: 44 columns, JSON Tags, `NULL` for
+nulls. The default shape has about three line items per resource-hour (few resources, hourly
+ChargePeriodStart); `--shape daily` has one line item per resource-day, so N/30 resources and as
+many daily rows as line items. Then it measures, each in its own subprocess so that peak RSS
+figures do not mask each other:
 
   bare   DuckDB alone: SELECT ResourceId, CAST(ChargePeriodStart AS DATE) d, SUM(EffectiveCost)
          FROM read_csv(file) GROUP BY 1, 2
   wide   DuckDB alone over the columns an ingest keeps: the same GROUP BY with the three cost
          sums and any_value() of the six dimensions and Tags (a reference, not the target)
   ours   FocusFileSource(file).fetch() then storage.costs.replace_costs() into a fresh SQLite
-         database (inside storage.db.session_scope after storage.db.upgrade)
+         database (inside storage.db.session_scope after storage.db.upgrade); with `--full`,
+         bot.pipeline.store_batch() instead: costs, resources, owners and rollups, as
+         `finops-bot ingest` stores them
 
 and prints wall time, rows/s, peak RSS, the ratio ours/bare and, with several N, how time scales.
 Targets: ours <= 1.5x bare at 2,000,000 rows, peak RSS <= 1 GB, 10x rows in <= 11x time.
@@ -34,8 +39,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(tempfile.gettempdir()) / "finops-bench"
 GENERATOR_VERSION = 1  # bump when the generated data changes so cached files are rebuilt
-HOURS = 30 * 24
-LINES_PER_RESOURCE_HOUR = 3
+# shape -> (hours per charge period, periods in the 30 days, line items per resource-period)
+SHAPES = {
+    # an EC2-heavy export: few resources, hourly periods, three line items each
+    "hourly": (1, 30 * 24, 3),
+    # many resources billed by the day (volumes, buckets, functions): one line per day each
+    "daily": (24, 30, 1),
+}
 
 # The FOCUS 1.0 columns (plus the non-spec Id) in the order of the public FOCUS sample data.
 _GENERATE_SQL = """
@@ -64,9 +74,9 @@ COPY (
            ELSE '$0.01 per GB - regional data transfer - in/out/between EC2 AZs' END
       AS ChargeDescription,
     'Usage-Based' AS ChargeFrequency,
-    strftime(TIMESTAMP '2024-09-01' + to_hours(CAST(h AS BIGINT) + 1), '%Y-%m-%d %H:%M:%S')
-      AS ChargePeriodEnd,
-    strftime(TIMESTAMP '2024-09-01' + to_hours(CAST(h AS BIGINT)), '%Y-%m-%d %H:%M:%S')
+    strftime(TIMESTAMP '2024-09-01' + to_hours(CAST(h AS BIGINT) * {step} + {step}),
+             '%Y-%m-%d %H:%M:%S') AS ChargePeriodEnd,
+    strftime(TIMESTAMP '2024-09-01' + to_hours(CAST(h AS BIGINT) * {step}), '%Y-%m-%d %H:%M:%S')
       AS ChargePeriodStart,
     NULL AS CommitmentDiscountCategory,
     NULL AS CommitmentDiscountId,
@@ -126,18 +136,20 @@ FROM read_csv('{path}') GROUP BY 1, 2
 """
 
 
-def generate(rows: int) -> Path:
+def generate(rows: int, shape: str = "hourly") -> Path:
     """The cached FOCUS CSV with ``rows`` line items, written by DuckDB on first use."""
     import duckdb
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"focus-{rows}-v{GENERATOR_VERSION}.csv"
+    suffix = "" if shape == "hourly" else f"-{shape}"
+    path = CACHE / f"focus-{rows}{suffix}-v{GENERATOR_VERSION}.csv"
     if path.exists():
         return path
-    resources = max(1, math.ceil(rows / (HOURS * LINES_PER_RESOURCE_HOUR)))
+    step, periods, lines = SHAPES[shape]
+    resources = max(1, math.ceil(rows / (periods * lines)))
     partial = path.with_suffix(".partial")
     sql = _GENERATE_SQL.format(
-        rows=rows, resources=resources, lines=LINES_PER_RESOURCE_HOUR, path=partial
+        rows=rows, resources=resources, lines=lines, step=step, path=partial
     )
     started = time.perf_counter()
     with duckdb.connect() as con:
@@ -167,7 +179,7 @@ def _run_bare(path: Path, sql: str = _BARE_SQL) -> dict[str, Any]:
     }
 
 
-def _run_ours(path: Path) -> dict[str, Any]:
+def _run_ours(path: Path, full: bool) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from providers.focus import FocusFileSource
     from storage.db import make_engine, session_scope, upgrade
@@ -178,28 +190,33 @@ def _run_ours(path: Path) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         batch = FocusFileSource(str(path)).fetch()
         fetched = time.perf_counter()
-        try:
-            from storage.costs import replace_costs
-        except ImportError:
-            written = None
-        else:
-            with session_scope(engine) as session:
+        with session_scope(engine) as session:
+            if full:  # what `finops-bot ingest` stores: costs, resources, owners, rollups
+                from datetime import UTC, datetime
+
+                from bot.config import load_config
+                from bot.pipeline import store_batch
+
+                store_batch(session, batch, config=load_config(None), now=datetime.now(UTC))
+            else:
+                from storage.costs import replace_costs
+
                 replace_costs(session, rows=batch.rows)
-            written = time.perf_counter()
+        written = time.perf_counter()
         engine.dispose()
     return {
-        "seconds": (written or fetched) - started,
+        "seconds": written - started,
         "cpu_seconds": time.process_time() - cpu,
         "fetch_seconds": fetched - started,
-        "write_seconds": None if written is None else written - fetched,
+        "write_seconds": written - fetched,
         "groups": len(batch.rows),
         "lines_read": batch.lines_read,
     }
 
 
 def _child(part: str, path: Path) -> None:
-    if part == "ours":
-        result = _run_ours(path)
+    if part.startswith("ours"):
+        result = _run_ours(path, full=part == "ours-full")
     else:
         result = _run_bare(path, _WIDE_SQL if part == "wide" else _BARE_SQL)
     print(json.dumps(result))
@@ -251,9 +268,8 @@ def _report(
             f"  {name:12s} wall {res['seconds']:7.2f} s  {rows / res['seconds']:>11,.0f} rows/s  "
             f"cpu {res['cpu_seconds']:7.2f} s  peak RSS {res['peak_rss_mb']:6.0f} MB"
         )
-    write = ours["write_seconds"]
-    write_text = "storage not available" if write is None else f"write {write:.2f} s"
-    print(f"  ours split:  fetch {ours['fetch_seconds']:.2f} s, {write_text}")
+    fetch, write = ours["fetch_seconds"], ours["write_seconds"]
+    print(f"  ours split:  fetch {fetch:.2f} s, write {write:.2f} s")
     print(
         f"  ratio ours/bare: wall {ours['seconds'] / bare['seconds']:.2f}, "
         f"cpu {ours['cpu_seconds'] / bare['cpu_seconds']:.2f} (target <= 1.5); "
@@ -271,6 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", type=int, default=[200_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per part; the best counts")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="hourly",
+                        help="hourly: few resources, three lines per hour (the default); "
+                        "daily: many resources, one line per day")
+    parser.add_argument("--full", action="store_true",
+                        help="ours stores what `finops-bot ingest` does: costs, resources, "
+                        "owners and rollups (default: the cost rows only)")
     parser.add_argument("--child", nargs=2, metavar=("PART", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -278,11 +300,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-        f"best of {args.repeat} runs per part, parts interleaved"
+        f"best of {args.repeat} runs per part, parts interleaved; shape {args.shape}; "
+        f"ours writes {'everything an ingest stores' if args.full else 'the cost rows'}"
     )
+    ours_part = "ours-full" if args.full else "ours"
     timings: list[tuple[int, float, float]] = []
     for rows in args.rows:
-        path = generate(rows)
+        path = generate(rows, args.shape)
         _warm_page_cache(path)
         bare_runs: list[dict[str, Any]] = []
         wide_runs: list[dict[str, Any]] = []
@@ -290,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeat):
             bare_runs.append(measure("bare", path))
             wide_runs.append(measure("wide", path))
-            ours_runs.append(measure("ours", path))
+            ours_runs.append(measure(ours_part, path))
         bare, wide, ours = _best(bare_runs), _best(wide_runs), _best(ours_runs)
         _report(rows, bare, wide, ours)
         timings.append((rows, bare["seconds"], ours["seconds"]))
