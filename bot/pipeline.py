@@ -49,12 +49,17 @@ def reassign_owners(session: Session, *, config: Config) -> int:
 def store_batch(
     session: Session, batch: CostBatch, *, config: Config, now: datetime
 ) -> IngestReport:
-    """Write one batch inside the caller's transaction."""
-    replaced = costs.replace_costs(session, rows=batch.rows)
+    """Write one batch inside the caller's transaction.
+
+    Owners are resolved before the costs are replaced: the rollup of the period is then
+    computed once, with the new owners, and a resource that changed owner only moves its
+    costs of other days between rollup pairs (on a first ingest, none).
+    """
     touched = resources.upsert_from_costs(session, rows=batch.rows)
     if batch.inventory:
         touched += resources.upsert_from_inventory(session, items=batch.inventory, today=now.date())
     changed = reassign_owners(session, config=config)
+    replaced = costs.replace_costs(session, rows=batch.rows)
     lifecycle_run.sync(session, config=config, now=now)  # new resources, new or changed TTL tags
     # digests run after the ingest and read the last two weeks per resource from this snapshot
     rollup.refresh_recent(session, as_of=now.date() - timedelta(days=1))

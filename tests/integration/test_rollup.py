@@ -96,6 +96,18 @@ def test_late_data_and_new_resources_move_the_rollup(session: Session) -> None:
     assert ("team", "web", "EC2", D0 + timedelta(days=12), "USD") not in got
 
 
+def test_an_owner_tag_in_late_data_moves_the_resources_other_days(session: Session) -> None:
+    _ingest(session, _rows())
+    # owners are resolved before the costs are replaced: days outside the late period move
+    # with the resource, days inside are recomputed with the costs
+    _ingest(session, [_row(d, "fe-1", 5.0, owner="alice@example.com") for d in (12, 13)])
+    assert _rollup(session) == _live(session)
+    got = _rollup(session)
+    assert got[("owner", "alice@example.com", "EC2", D0, "USD")] == 2.7
+    assert got[("owner", "alice@example.com", "EC2", D0 + timedelta(days=13), "USD")] == 4.5
+    assert not any(k[:3] == ("owner", "unowned", "EC2") for k in got)
+
+
 def test_a_manual_reassignment_moves_every_day_of_the_resource(session: Session) -> None:
     _ingest(session, _rows())
     resources.set_override(session, resource_id="orphan", owner="dave@example.com",
