@@ -83,8 +83,9 @@ def test_a_transaction_cut_in_the_middle_leaves_no_half_written_state(
     cut: list[int] = []
 
     def cut_after_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO cost_daily") and not cut:
-            cut.append(proxy.cut())  # the rows are sent; the commit never will be
+        # the ingest's last statement: every row is sent, the commit never will be
+        if statement.startswith("INSERT INTO resource_recent_cost") and not cut:
+            cut.append(proxy.cut())
 
     event.listen(engine, "after_cursor_execute", cut_after_insert)
     try:

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from bot.records import DailyCost
@@ -89,3 +90,24 @@ def test_a_statement_run_many_times_is_never_prepared_on_the_server(session: Ses
                      .where(CostDaily.effective_cost != float(n))).one()
     prepared = session.connection().execute(text("SELECT count(*) FROM pg_prepared_statements"))
     assert prepared.scalar_one() == 0
+
+
+def test_a_row_twice_in_one_batch_is_the_databases_integrity_error(session: Session) -> None:
+    # on PostgreSQL the rows go by COPY: its errors must still be SQLAlchemy's
+    costs.replace_costs(session, rows=[_row(0, "a", 1.0)])
+    session.commit()
+    rows = [_row(d, r, 2.0) for d in range(3) for r in ("a", "b")] + [_row(2, "b", 3.0)]
+    with pytest.raises(IntegrityError, match="(?i)unique"):
+        costs.replace_costs(session, rows=rows)
+    session.rollback()
+    assert _count(session) == 1  # the earlier period is as it was
+
+
+def test_many_rows_are_written_whole(session: Session) -> None:
+    rows = [_row(d, f"r-{n}", n / 100) for d in range(3) for n in range(6000)]
+    assert costs.replace_costs(session, rows=rows).written == 18000  # several chunks
+    session.commit()
+    assert _count(session) == 18000
+    total = costs.totals(session, start=D0, end=D0 + timedelta(days=2), group_by="day",
+                         metric="BilledCost")
+    assert [round(t.cost, 6) for t in total] == [round(sum(n / 100 for n in range(6000)), 6)] * 3
