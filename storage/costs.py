@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Table, and_, delete, func, literal, or_, select
@@ -15,7 +17,7 @@ from sqlmodel import Session, col
 from bot.records import DailyCost
 from storage import rollup
 from storage.db import insert_rows
-from storage.models import CostDaily, Resource
+from storage.models import CostDaily, CostDayDigest, Resource
 
 GroupBy = Literal["owner", "team", "service", "account", "resource", "day", "provider"]
 UNOWNED = rollup.UNOWNED
@@ -27,14 +29,19 @@ _COST_COLUMNS = (
     "service", "region", "resource_name", "resource_type", "currency", "billed_cost",
     "effective_cost", "list_cost",
 )  # fmt: skip
+_ID_CHUNK = 900  # values in one IN list: under SQLite's bound-parameter limit
+_DIGESTS: Table = CostDayDigest.__table__  # type: ignore[attr-defined]
+_DIGEST_COLUMNS = ("provider", "billing_account_id", "day", "digest")
 
 
 @dataclass(frozen=True, slots=True)
 class ReplaceResult:
-    """What a replace did: rows deleted and written, and the period per billing scope."""
+    """What a replace did: rows deleted, rows now stored from the batch (``kept`` of them, in
+    days that did not change, were left as they were), and the period per billing scope."""
 
     deleted: int
     written: int
+    kept: int
     periods: dict[tuple[str, str], tuple[date, date]]
 
 
@@ -50,40 +57,84 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
     """Replace, per (provider, billing account), every stored day in the rows' period.
 
     Re-ingesting a period never double counts, and late data for the last days updates them.
-    The caller's transaction makes delete + insert atomic.
+    A day whose rows are the same as those stored (by ``cost_day_digest``) is left as it is: a
+    month-to-date export read again every few hours brings back mostly what is stored, and
+    rewriting it all would hold the database's write lock as long again. The caller's
+    transaction makes it atomic.
     """
     periods: dict[tuple[str, str], tuple[date, date]] = {}
+    by_day: dict[tuple[str, str, date], list[DailyCost]] = defaultdict(list)
     for row in rows:
         key = (row.provider, row.billing_account_id)
         lo, hi = periods.get(key, (row.day, row.day))
         periods[key] = (min(lo, row.day), max(hi, row.day))
-    deleted = 0
+        by_day[(*key, row.day)].append(row)
+    deleted = kept = 0
+    rewrite: set[tuple[str, str, date]] = set()
+    digests: list[tuple[str, str, date, str]] = []
     for (provider, account), (lo, hi) in periods.items():
-        result = session.execute(
-            delete(CostDaily).where(
-                col(CostDaily.provider) == provider,
-                col(CostDaily.billing_account_id) == account,
-                col(CostDaily.day) >= lo,
-                col(CostDaily.day) <= hi,
-            )
-        )
-        deleted += int(getattr(result, "rowcount", 0) or 0)
-    # made a chunk at a time as they are inserted: a large ingest holds no second copy
-    values = (
-        (
-            r.day, r.resource_id, r.provider, r.billing_account_id, r.sub_account_id,
-            r.sub_account_name, r.service, r.region, r.resource_name, r.resource_type,
-            r.currency, r.billed_cost, r.effective_cost, r.list_cost,
-        )
-        for r in rows
-    )  # fmt: skip
-    insert_rows(session, _COST_DAILY, _COST_COLUMNS, values)
-    if periods:
-        lo = min(span[0] for span in periods.values())
-        hi = max(span[1] for span in periods.values())
+        scope = (col(CostDayDigest.provider) == provider,
+                 col(CostDayDigest.billing_account_id) == account)  # fmt: skip
+        stored: dict[date, str] = {
+            day: digest for day, digest in session.execute(
+                select(col(CostDayDigest.day), col(CostDayDigest.digest))
+                .where(*scope, col(CostDayDigest.day) >= lo, col(CostDayDigest.day) <= hi))
+        }  # fmt: skip
+        days: list[date] = []
+        for offset in range((hi - lo).days + 1):
+            day = lo + timedelta(days=offset)
+            day_rows = by_day.get((provider, account, day), [])
+            digest = _digest(day_rows) if day_rows else None
+            if digest is not None and stored.get(day) == digest:
+                kept += len(day_rows)
+                continue
+            days.append(day)  # changed, new, or no longer in the source: rewritten
+            rewrite.add((provider, account, day))
+            if digest is not None:
+                digests.append((provider, account, day, digest))
+        for start in range(0, len(days), _ID_CHUNK):
+            chunk = days[start : start + _ID_CHUNK]
+            result = session.execute(delete(CostDaily).where(
+                col(CostDaily.provider) == provider, col(CostDaily.billing_account_id) == account,
+                col(CostDaily.day).in_(chunk)))  # fmt: skip
+            deleted += int(getattr(result, "rowcount", 0) or 0)
+            session.execute(delete(CostDayDigest).where(*scope, col(CostDayDigest.day).in_(chunk)))
+    insert_rows(session, _DIGESTS, _DIGEST_COLUMNS, digests)
+    # in the rows' own order (by resource, then day, from the file sources): the indexes on
+    # resource and name are then filled mostly in order
+    insert_rows(session, _COST_DAILY, _COST_COLUMNS,
+                (_values(r) for r in rows
+                 if (r.provider, r.billing_account_id, r.day) in rewrite))  # fmt: skip
+    if rewrite:
+        lo, hi = min(d for _, _, d in rewrite), max(d for _, _, d in rewrite)
         rollup.refresh_days(session, start=lo, end=hi)
         rollup.forget_recent(session, start=lo, end=hi)
-    return ReplaceResult(deleted=deleted, written=len(rows), periods=periods)
+    return ReplaceResult(deleted=deleted, written=len(rows), kept=kept, periods=periods)
+
+
+def _digest(rows: Sequence[DailyCost]) -> str:
+    """The same for the same rows in any order; any value changed changes it.
+
+    Day, provider and billing account are the day's key, so they are left out. Pickle keeps
+    floats exact and is several times faster than repr; equal strings shared differently
+    between two runs would give other bytes, which only costs that day a rewrite.
+    """
+    values = sorted(
+        (r.resource_id, r.sub_account_id, r.sub_account_name, r.service, r.region,
+         r.resource_name, r.resource_type, r.currency, r.billed_cost, r.effective_cost,
+         r.list_cost)
+        for r in rows
+    )  # fmt: skip
+    return hashlib.blake2b(pickle.dumps(values, protocol=5), digest_size=16).hexdigest()
+
+
+def _values(r: DailyCost) -> tuple[Any, ...]:
+    """A row's values in ``_COST_COLUMNS`` order."""
+    return (
+        r.day, r.resource_id, r.provider, r.billing_account_id, r.sub_account_id,
+        r.sub_account_name, r.service, r.region, r.resource_name, r.resource_type,
+        r.currency, r.billed_cost, r.effective_cost, r.list_cost,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,21 @@ class CostDaily(SQLModel, table=True):
     list_cost: float
 
 
+class CostDayDigest(SQLModel, table=True):
+    """A digest of the cost rows one ingest stored for a (provider, billing account, day).
+
+    A re-ingest leaves a day whose new rows have the same digest as they are: a month-to-date
+    export read again every few hours brings back mostly what is stored.
+    """
+
+    __tablename__ = "cost_day_digest"
+
+    provider: str = Field(primary_key=True, max_length=64)
+    billing_account_id: str = Field(primary_key=True, max_length=256)
+    day: date = Field(primary_key=True)
+    digest: str = Field(max_length=64)
+
+
 class CostScopeDaily(SQLModel, table=True):
     """Daily cost per (team, owner, service, currency): a rollup of ``cost_daily``.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -35,7 +37,7 @@ def test_reingest_replaces_the_period_never_double_counts(session: Session) -> N
     session.commit()
     again = costs.replace_costs(session, rows=rows)
     session.commit()
-    assert again.deleted == 10 and again.written == 10
+    assert (again.deleted, again.written, again.kept) == (0, 10, 10)  # nothing changed
     assert _count(session) == 10
     total = costs.totals(session, start=D0, end=D0 + timedelta(days=4), group_by="resource",
                          metric="BilledCost")
@@ -50,6 +52,59 @@ def test_late_data_updates_last_days_and_keeps_older(session: Session) -> None:
     by_day = costs.totals(session, start=D0, end=D0 + timedelta(days=4), group_by="day",
                           metric="BilledCost")
     assert [t.cost for t in by_day] == [10.0, 10.0, 10.0, 12.0, 12.0]
+
+
+def _ids_by_day(session: Session) -> dict[int, set[int]]:
+    found: dict[int, set[int]] = {}
+    for day, row_id in session.execute(select(CostDaily.day, CostDaily.id)):
+        found.setdefault((day - D0).days, set()).add(row_id)
+    return found
+
+
+def test_only_the_days_that_changed_are_rewritten(session: Session) -> None:
+    rows = [_row(d, r, 10.0) for d in range(5) for r in ("a", "b")]
+    costs.replace_costs(session, rows=rows)
+    session.commit()
+    before = _ids_by_day(session)
+    # the month-to-date file again: day 3 restated, day 4 lost resource b, the rest the same
+    # (in another order)
+    again = [r for r in reversed(rows) if not (r.day == D0 + timedelta(days=4) and
+                                              r.resource_id == "b")]
+    again = [_row(3, r.resource_id, 11.0) if r.day == D0 + timedelta(days=3) else r
+             for r in again]
+    result = costs.replace_costs(session, rows=again)
+    session.commit()
+    assert (result.deleted, result.written, result.kept) == (4, 9, 6)
+    after = _ids_by_day(session)
+    assert [after[d] == before[d] for d in range(5)] == [True, True, True, False, False]
+    by_day = costs.totals(session, start=D0, end=D0 + timedelta(days=4), group_by="day",
+                          metric="BilledCost")
+    assert [t.cost for t in by_day] == [20.0, 20.0, 20.0, 22.0, 10.0]
+
+
+def test_a_day_the_source_no_longer_has_is_emptied(session: Session) -> None:
+    costs.replace_costs(session, rows=[_row(d, "a", 1.0) for d in range(5)])
+    session.commit()
+    costs.replace_costs(session, rows=[_row(d, "a", 1.0) for d in (0, 1, 3, 4)])
+    session.commit()
+    assert sorted(_ids_by_day(session)) == [0, 1, 3, 4]
+
+
+@pytest.mark.parametrize("change", [
+    {"resource_id": "c"}, {"currency": "EUR"}, {"sub_account_id": "other"},
+    {"service": "S3"}, {"region": "eu-west-1"}, {"resource_name": "renamed"},
+    {"resource_type": "Volume"}, {"sub_account_name": "Dev"}, {"billed_cost": 1.0000000001},
+    {"effective_cost": 0.0}, {"list_cost": -1.0},
+])  # fmt: skip
+def test_any_changed_value_rewrites_its_day(session: Session, change: dict[str, Any]) -> None:
+    costs.replace_costs(session, rows=[_row(0, "a", 1.0), _row(0, "b", 1.0)])
+    session.commit()
+    result = costs.replace_costs(session, rows=[replace(_row(0, "a", 1.0), **change),
+                                                _row(0, "b", 1.0)])
+    session.commit()
+    assert (result.deleted, result.kept) == (2, 0)
+    stored = session.exec(select(CostDaily).order_by(CostDaily.id)).all()  # in batch order
+    assert [getattr(r, name) for r in stored[:1] for name in change] == list(change.values())
 
 
 def test_other_billing_accounts_are_untouched(session: Session) -> None:
