@@ -29,6 +29,7 @@ class IngestReport:
     lines_read: int
     rows_written: int
     rows_replaced: int
+    rows_unchanged: int  # in days whose rows were already stored as they are
     resources: int
     period: tuple[date, date] | None
     owners_changed: int
@@ -87,7 +88,8 @@ def store_batch(
         details={"rows": replaced.written, "replaced": replaced.deleted},
     )
     return IngestReport(
-        batch.source, batch.lines_read, replaced.written, replaced.deleted, touched, period, changed
+        batch.source, batch.lines_read, replaced.written, replaced.deleted, replaced.kept,
+        touched, period, changed,
     )
 
 

@@ -53,7 +53,7 @@ def ingest(services: Services, paths: Sequence[str], provider: str | None,
     for r in reports:
         span = f"{r.period[0]}..{r.period[1]}" if r.period else "no rows"
         print(f"{r.source}: {r.lines_read} lines -> {r.rows_written} daily rows ({span}), "
-              f"{r.rows_replaced} replaced, {r.resources} resources, "
+              f"{r.rows_replaced} replaced, {r.rows_unchanged} unchanged, {r.resources} resources, "
               f"{r.owners_changed} owner changes")
     return reports
 

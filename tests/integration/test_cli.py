@@ -59,8 +59,10 @@ def test_report_over_the_focus_sample_matches_its_column_sums(
 def test_reingest_never_double_counts(env: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", str(SAMPLE)]) == 0
     count = _rows(env)
+    capsys.readouterr()
     assert main(["ingest", str(SAMPLE)]) == 0
     assert _rows(env) == count
+    assert f" 0 replaced, {count} unchanged," in capsys.readouterr().out  # nothing rewritten
     rows = _report_csv(capsys, "--group-by", "service")
     assert abs(sum(float(r["cost"]) for r in rows) - SUMS["EffectiveCost"]) < 1e-5
 
