@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from storage import costs
 from storage.claims import insert_once
+from storage.db import in_lists
 from storage.models import (
     Booking,
     BookingEvent,
@@ -225,9 +226,8 @@ def daily_costs(session: Session, *, resource_ids: list[str], start: date, end: 
     if not resource_ids:
         return {}
     out: dict[str, dict[date, float]] = {}
-    chunk = 900  # under SQLite's bound-parameter limit
-    for first in range(0, len(resource_ids), chunk):
-        where = [col(CostDaily.resource_id).in_(resource_ids[first:first + chunk])]
+    for ids in in_lists(resource_ids):
+        where = [col(CostDaily.resource_id).in_(ids)]
         for day, currency, cost in costs.grouped(session, by=["day"], start=start, end=end,
                                                  metric=metric, where=where):
             when = day if isinstance(day, date) else date.fromisoformat(str(day))

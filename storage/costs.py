@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from bot.records import DailyCost
 from storage import rollup
-from storage.db import insert_rows
+from storage.db import in_lists, insert_rows
 from storage.models import CostDaily, CostDayDigest, Resource
 
 GroupBy = Literal["owner", "team", "service", "account", "resource", "day", "provider"]
@@ -29,7 +29,6 @@ _COST_COLUMNS = (
     "service", "region", "resource_name", "resource_type", "currency", "billed_cost",
     "effective_cost", "list_cost",
 )  # fmt: skip
-_ID_CHUNK = 900  # values in one IN list: under SQLite's bound-parameter limit
 _DIGESTS: Table = CostDayDigest.__table__  # type: ignore[attr-defined]
 _DIGEST_COLUMNS = ("provider", "billing_account_id", "day", "digest")
 
@@ -92,8 +91,7 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
             rewrite.add((provider, account, day))
             if digest is not None:
                 digests.append((provider, account, day, digest))
-        for start in range(0, len(days), _ID_CHUNK):
-            chunk = days[start : start + _ID_CHUNK]
+        for chunk in in_lists(days):
             result = session.execute(delete(CostDaily).where(
                 col(CostDaily.provider) == provider, col(CostDaily.billing_account_id) == account,
                 col(CostDaily.day).in_(chunk)))  # fmt: skip

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -15,6 +15,7 @@ from sqlalchemy import exc as db_errors
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -80,7 +81,13 @@ def database_reason(error: BaseException) -> str:
 
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_IN_LIST = 900  # values in one IN list: under SQLite's bound-parameter limit
 _INSERT_CHUNK = 5000
+
+
+def in_lists(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices small enough for one IN list."""
+    return (values[start : start + _IN_LIST] for start in range(0, len(values), _IN_LIST))
 
 
 def insert_rows(

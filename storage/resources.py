@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -12,10 +12,9 @@ from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
 from storage import rollup
-from storage.db import insert_rows
+from storage.db import in_lists, insert_rows
 from storage.models import OwnerOverride, Resource
 
-_CHUNK = 900  # stays under SQLite's bound-parameter limit
 _RESOURCE: Table = Resource.__table__  # type: ignore[attr-defined]
 _R = _RESOURCE.c
 _NEW_COLUMNS = (
@@ -24,14 +23,9 @@ _NEW_COLUMNS = (
 )  # fmt: skip
 
 
-def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
-    """``ids`` in slices small enough for one IN list."""
-    return (ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK))
-
-
 def _load(session: Session, ids: Sequence[str]) -> dict[str, Resource]:
     found: dict[str, Resource] = {}
-    for chunk in _chunks(ids):
+    for chunk in in_lists(ids):
         stmt = select(Resource).where(col(Resource.resource_id).in_(chunk))
         for res in session.scalars(stmt):
             found[res.resource_id] = res
@@ -57,7 +51,7 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
     stored: dict[str, Any] = {}
     known = select(*(_R[name] for name in ("resource_id", "first_seen", "last_seen", "service",
                                            "name", "tags")))
-    for chunk in _chunks(list(latest)):
+    for chunk in in_lists(list(latest)):
         stored.update((r.resource_id, r) for r in connection.execute(
             known.where(_R["resource_id"].in_(chunk))))
     new: list[tuple[Any, ...]] = []
@@ -159,7 +153,7 @@ def summaries(session: Session, *, ids: Collection[str] | None = None) -> list[S
     if ids is None:
         return [Summary(*row) for row in session.connection().execute(stmt)]
     found = []
-    for chunk in _chunks(sorted(ids)):
+    for chunk in in_lists(sorted(ids)):
         rows = session.connection().execute(stmt.where(col(Resource.resource_id).in_(chunk)))
         found += [Summary(*row) for row in rows]
     return found
