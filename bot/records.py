@@ -15,7 +15,7 @@ class DailyCost:
     """One resource's cost on one UTC day, in one currency, with FOCUS dimensions.
 
     Read-only by convention, not frozen: an ingest builds one per resource and day (millions
-    for a large account), and a frozen dataclass takes about ten times as long to build.
+    for a large account), and a frozen dataclass takes about eight times as long to build.
     """
 
     day: date
