@@ -82,6 +82,20 @@ def test_only_the_days_that_changed_are_rewritten(session: Session) -> None:
     assert [t.cost for t in by_day] == [20.0, 20.0, 20.0, 22.0, 10.0]
 
 
+def test_equal_rows_are_unchanged_however_their_strings_are_shared(session: Session) -> None:
+    # A source may hand back one string object for every row of a service, or a new one per
+    # row: the same values must be recognised as the same day either way.
+    service = "Amazon Elastic Compute Cloud"
+    shared = [_row(0, r, 1.0, service=service) for r in ("a", "b", "c")]
+    costs.replace_costs(session, rows=shared)
+    session.commit()
+    copies = [replace(r, service="".join(list(service))) for r in shared]
+    assert copies[0].service is not shared[0].service
+    result = costs.replace_costs(session, rows=copies)
+    session.commit()
+    assert (result.deleted, result.kept) == (0, 3)
+
+
 def test_a_day_the_source_no_longer_has_is_emptied(session: Session) -> None:
     costs.replace_costs(session, rows=[_row(d, "a", 1.0) for d in range(5)])
     session.commit()
