@@ -38,6 +38,7 @@ from storage.models import CostDaily, CostScopeDaily, Resource, ResourceRecentCo
 UNOWNED = "unowned"
 _SCOPE: Table = CostScopeDaily.__table__  # type: ignore[attr-defined]
 _RECENT: Table = ResourceRecentCost.__table__  # type: ignore[attr-defined]
+_COST_DAILY: Table = CostDaily.__table__  # type: ignore[attr-defined]
 _MAX_PAIRS = 200  # more changed (team, owner) pairs than this: recompute every day instead
 _METRICS = {"BilledCost": "billed", "EffectiveCost": "effective", "ListCost": "list"}
 
@@ -68,13 +69,38 @@ def refresh_days(session: Session, *, start: date, end: date) -> None:
     day = col(CostScopeDaily.day)
     session.execute(delete(CostScopeDaily).where(day >= start, day <= end))
     rows = _scope_rows(col(CostDaily.day) >= start, col(CostDaily.day) <= end)
+    if _covers_much_of_the_costs(session, start, end):
+        rows = _read_in_table_order(rows)
     session.execute(insert(_SCOPE).from_select(_SCOPE_COLUMNS, rows))
 
 
 def rebuild(session: Session) -> None:
     """Recompute the whole rollup."""
     session.execute(delete(CostScopeDaily))
-    session.execute(insert(_SCOPE).from_select(_SCOPE_COLUMNS, _scope_rows()))
+    rows = _read_in_table_order(_scope_rows())
+    session.execute(insert(_SCOPE).from_select(_SCOPE_COLUMNS, rows))
+
+
+def _covers_much_of_the_costs(session: Session, start: date, end: date) -> bool:
+    """Whether [start, end] spans at least a quarter of the days cost_daily holds."""
+    first, last = session.execute(
+        select(func.min(col(CostDaily.day)), func.max(col(CostDaily.day)))
+    ).one()
+    if first is None:
+        return False
+    covered = (min(end, last) - max(start, first)).days + 1
+    return covered * 4 >= (last - first).days + 1
+
+
+def _read_in_table_order(rows: Any) -> Any:
+    """Have SQLite read cost_daily in table order instead of through its day index.
+
+    Cost rows are stored resource by resource, so one day's rows lie all over the table:
+    through the index, recomputing a 600,000-row month took 2.5 s; reading the table in order
+    1.1 s. A short span of a long history is still read through the index. PostgreSQL plans
+    this itself from its statistics.
+    """
+    return rows.with_hint(_COST_DAILY, "NOT INDEXED", "sqlite")
 
 
 def refresh_pairs(session: Session, *, pairs: Iterable[tuple[str, str]]) -> None:
