@@ -46,8 +46,8 @@ def make_engine(url: str) -> Engine:
 def _sqlite_table_hint(table: Table, compiler: Any, **kw: Any) -> str:
     """Render ``select.with_hint(table, "NOT INDEXED", "sqlite")`` after the table's name.
 
-    SQLAlchemy renders table hints only for the dialects that define them (MySQL, Oracle,
-    SQL Server) and drops them for SQLite, whose ``NOT INDEXED`` and ``INDEXED BY`` go there.
+    SQLAlchemy's SQLite compiler drops table hints (its ``get_from_hint_text`` is the default,
+    which renders nothing); SQLite wants ``NOT INDEXED`` or ``INDEXED BY`` right there.
     """
     text: str = compiler.visit_table(table, **kw)
     hint = (kw.get("fromhints") or {}).get(table)

@@ -96,9 +96,9 @@ def _read_in_table_order(rows: Any) -> Any:
     """Have SQLite read cost_daily in table order instead of through its day index.
 
     Cost rows are stored resource by resource, so one day's rows lie all over the table:
-    through the index, recomputing a 600,000-row month took 2.5 s; reading the table in order
-    1.1 s. A short span of a long history is still read through the index. PostgreSQL plans
-    this itself from its statistics.
+    through the index, recomputing a 588,000-row month took about 2.5 s; reading the table in
+    order, about 1.2 s. A short span of a long history is still read through the index.
+    PostgreSQL plans this itself from its statistics.
     """
     return rows.with_hint(_COST_DAILY, "NOT INDEXED", "sqlite")
 
