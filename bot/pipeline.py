@@ -38,10 +38,8 @@ class IngestReport:
 def reassign_owners(session: Session, *, config: Config) -> int:
     """Resolve owner and team of every resource; returns how many changed."""
     mapper = OwnerMapper.from_config(config)
-    stored = resources.all_resources(session)
-    assigned = mapper.assign(
-        [resources.facts(r) for r in stored], overrides=resources.overrides(session)
-    )
+    stored = resources.all_facts(session)
+    assigned = mapper.assign(stored, overrides=resources.overrides(session))
     return resources.save_assignments(
         session, assignments={r.resource_id: a for r, a in zip(stored, assigned, strict=True)}
     )

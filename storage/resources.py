@@ -114,22 +114,29 @@ def upsert_from_inventory(session: Session, *, items: Iterable[InventoryItem], t
     return len(by_id)
 
 
-def facts(res: Resource) -> ResourceFacts:
-    """What the owner rules see of a stored resource."""
-    return ResourceFacts(
-        resource_id=res.resource_id,
-        provider=res.provider,
-        account_id=res.account_id,
-        region=res.region,
-        service=res.service,
-        resource_type=res.resource_type,
-        name=res.name,
-        tags=json.loads(res.tags or "{}"),
-    )
+_FACT_COLUMNS = (
+    "resource_id", "provider", "account_id", "region", "service", "resource_type", "name", "tags",
+)  # fmt: skip
 
 
-def all_resources(session: Session) -> list[Resource]:
-    return list(session.scalars(select(Resource).order_by(Resource.resource_id)))
+def all_facts(session: Session) -> list[ResourceFacts]:
+    """What the owner rules see of every stored resource, by id.
+
+    Every ingest maps every resource, so this reads plain rows (ORM objects took about 18 µs
+    a resource) and parses each distinct tags text once: resources sharing it share one
+    read-only dict.
+    """
+    parsed: dict[str, Mapping[str, str]] = {}
+    found: list[ResourceFacts] = []
+    stmt = select(*(_R[name] for name in _FACT_COLUMNS)).order_by(_R["resource_id"])
+    for rid, provider, account, region, service, kind, name, text in session.connection().execute(
+        stmt
+    ):
+        tags = parsed.get(text)
+        if tags is None:
+            tags = parsed[text] = json.loads(text or "{}")
+        found.append(ResourceFacts(rid, provider, account, region, service, kind, name, tags))
+    return found
 
 
 class Summary(NamedTuple):
@@ -227,7 +234,13 @@ def set_override(
 
 def save_assignments(session: Session, *, assignments: Mapping[str, Assignment]) -> int:
     """Store resolved owners; only rows whose assignment changed are written."""
-    current = _load(session, list(assignments))
+    connection = session.connection()
+    stored = select(_R["resource_id"], _R["owner"], _R["team"], _R["owner_source"])
+    current = {
+        res.resource_id: res
+        for chunk in in_lists(list(assignments))
+        for res in connection.execute(stored.where(_R["resource_id"].in_(chunk)))
+    }
     changed = [
         {"rid": rid, "owner": a.owner, "team": a.team, "source": a.source}
         for rid, a in assignments.items()
@@ -248,7 +261,7 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
                 owner=bindparam("owner"), team=bindparam("team"), owner_source=bindparam("source")
             )
         )
-        session.connection().execute(stmt, changed)
+        connection.execute(stmt, changed)
         # the costs of resources that changed team or owner move between rollup pairs
         rollup.refresh_pairs(session, pairs=moved)
     return len(changed)
