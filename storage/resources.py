@@ -84,10 +84,16 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
                 update(_RESOURCE).where(_R["resource_id"] == bindparam("rid")).values(values),
                 changes,
             )
-    for obj in list(session.identity_map.values()):  # loaded before: read them again
-        if isinstance(obj, Resource) and obj.resource_id in latest:
-            session.expire(obj)
+    _reread(session, latest)
     return len(latest)
+
+
+def _reread(session: Session, ids: Collection[str]) -> None:
+    """Expire the session's loaded resources among ``ids``, after statements that went around
+    the ORM changed their rows: the next read of one loads it again."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Resource) and obj.resource_id in ids:
+            session.expire(obj)
 
 
 def upsert_from_inventory(session: Session, *, items: Iterable[InventoryItem], today: date) -> int:
@@ -126,6 +132,7 @@ def all_facts(session: Session) -> list[ResourceFacts]:
     a resource) and parses each distinct tags text once: resources sharing it share one
     read-only dict.
     """
+    session.flush()  # pending ORM changes first: this read goes around the ORM
     parsed: dict[str, Mapping[str, str]] = {}
     found: list[ResourceFacts] = []
     stmt = select(*(_R[name] for name in _FACT_COLUMNS)).order_by(_R["resource_id"])
@@ -234,6 +241,7 @@ def set_override(
 
 def save_assignments(session: Session, *, assignments: Mapping[str, Assignment]) -> int:
     """Store resolved owners; only rows whose assignment changed are written."""
+    session.flush()  # pending ORM changes first: these statements go around the ORM
     connection = session.connection()
     stored = select(_R["resource_id"], _R["owner"], _R["team"], _R["owner_source"])
     current = {
@@ -262,6 +270,7 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
             )
         )
         connection.execute(stmt, changed)
+        _reread(session, {str(c["rid"]) for c in changed})
         # the costs of resources that changed team or owner move between rollup pairs
         rollup.refresh_pairs(session, pairs=moved)
     return len(changed)

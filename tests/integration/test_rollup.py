@@ -134,6 +134,23 @@ def test_no_rollup_row_survives_its_costs(session: Session) -> None:
     assert len(rows) == 14 and _rollup(session) == _live(session)
 
 
+def test_owners_are_mapped_for_unflushed_resources_and_loaded_ones_see_them(
+    session: Session,
+) -> None:
+    _ingest(session, _rows())
+    loaded = session.get(Resource, "orphan")
+    assert loaded is not None and loaded.owner_source == "unowned"
+    # a manual owner, then a resource added through the ORM and not flushed yet
+    resources.set_override(session, resource_id="orphan", owner="dave@example.com",
+                           team="platform", set_by="admin@example.com", now=NOW)
+    session.add(Resource(resource_id="fe-2", provider="AWS", name="fe-2", first_seen=D0,
+                         last_seen=D0))  # fmt: skip
+    assert reassign_owners(session, config=CONFIG) == 2
+    added = session.get(Resource, "fe-2")
+    assert added is not None and added.team == "web"  # by the fe- rule
+    assert (loaded.owner, loaded.team) == ("dave@example.com", "platform")
+
+
 def _rollup_inserts(session: Session, refresh: Callable[[], None]) -> list[str]:
     sent: list[str] = []
 
