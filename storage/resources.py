@@ -241,14 +241,7 @@ def set_override(
 
 def save_assignments(session: Session, *, assignments: Mapping[str, Assignment]) -> int:
     """Store resolved owners; only rows whose assignment changed are written."""
-    session.flush()  # pending ORM changes first: these statements go around the ORM
-    connection = session.connection()
-    stored = select(_R["resource_id"], _R["owner"], _R["team"], _R["owner_source"])
-    current = {
-        res.resource_id: res
-        for chunk in in_lists(list(assignments))
-        for res in connection.execute(stored.where(_R["resource_id"].in_(chunk)))
-    }
+    current = {res.resource_id: res for res in summaries(session, ids=assignments)}
     changed = [
         {"rid": rid, "owner": a.owner, "team": a.team, "source": a.source}
         for rid, a in assignments.items()
@@ -269,7 +262,7 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
                 owner=bindparam("owner"), team=bindparam("team"), owner_source=bindparam("source")
             )
         )
-        connection.execute(stmt, changed)
+        session.connection().execute(stmt, changed)
         _reread(session, {str(c["rid"]) for c in changed})
         # the costs of resources that changed team or owner move between rollup pairs
         rollup.refresh_pairs(session, pairs=moved)
