@@ -13,12 +13,13 @@ class CostDaily(SQLModel, table=True):
 
     __tablename__ = "cost_daily"
     __table_args__ = (
+        # Led by (resource_id, day): it also serves every read of some resources' days, and an
+        # ingest, which writes rows by resource and then day, fills it in order.
         UniqueConstraint(
-            "provider", "billing_account_id", "day", "resource_id", "currency",
+            "resource_id", "day", "provider", "billing_account_id", "currency",
             name="uq_cost_daily_row",
         ),
         Index("ix_cost_daily_day", "day"),
-        Index("ix_cost_daily_resource_day", "resource_id", "day"),
         # `costs resource R` matches the id or the name: without this, a scan of the period
         Index("ix_cost_daily_name_day", "resource_name", "day"),
     )
