@@ -69,7 +69,50 @@ class _Failure:
     matches: Callable[[Call], bool]
 
 
-class FakeServer:
+class Serving:
+    """Runs a loopback HTTP server on a daemon thread; ``stop`` shuts it down and waits for it.
+
+    A fake's ``start`` builds its server, hands it to :meth:`serve` and returns itself.
+    """
+
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def serve(self, server: ThreadingHTTPServer) -> None:
+        server.daemon_threads = True
+        self._server = server
+        # A short poll interval keeps stop() (and so each test's teardown) quick.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__
+        )
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class FakeServer(Serving):
     """Base of the loopback fakes: start, record, inject failures, stop cleanly."""
 
     def __init__(self) -> None:
@@ -78,8 +121,6 @@ class FakeServer:
         self.crashes: list[str] = []  # exceptions raised by handle(): bugs in the fake
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- what subclasses implement -------------------------------------------------------
 
@@ -143,38 +184,8 @@ class FakeServer:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Self:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        # A short poll interval keeps stop() (and so each test's teardown) quick.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__
-        )
-        self._thread.daemon = True
-        self._thread.start()
+        self.serve(ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self)))
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # --- plumbing -----------------------------------------------------------------------
 
     def _dispatch(self, call: Call) -> Reply:
         with self._lock:

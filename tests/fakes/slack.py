@@ -23,10 +23,10 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.http import Serving
 from tests.fakes.slack_blocks import message_errors
 from tests.fakes.slack_workspace import METHODS, FakeFile, FakeMessage, Json, SlackError, Workspace
 
@@ -96,7 +96,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-class FakeSlack:
+class FakeSlack(Serving):
     """Threaded loopback server behaving like the Slack Web API; see the module docstring."""
 
     def __init__(self, *, token: str = "xoxb-fake-token", users: dict[str, str] | None = None,
@@ -104,12 +104,10 @@ class FakeSlack:
         self.token, self.team_id, self.bot_user_id = token, team_id, bot_user_id
         self._initial_users = dict(users or {})
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- lifecycle
-    def start(self) -> FakeSlack:
+    def start(self) -> Self:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,30 +121,10 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the recorded calls are the log
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self.serve(_Server(("127.0.0.1", 0), Handler))
         self._ws.root_url = self.root_url
-        # a short poll interval keeps stop() (and fixture teardown) fast
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        name="FakeSlack", daemon=True)
-        self._thread.start()
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     @property
     def root_url(self) -> str:
