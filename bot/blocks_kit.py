@@ -15,6 +15,11 @@ def section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def text_message(text: str) -> Message:
+    """A message that is just its text."""
+    return text, [section(text)]
+
+
 def header(text: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
 

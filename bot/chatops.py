@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, lifecycle_run
+from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, lifecycle_requests
 from bot.admins import GroupMembers, is_admin
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
@@ -83,18 +83,18 @@ def _dispatch(
                            group_members=caller.group_members)
         return Reply(*envs.answer(session, config=config, command=command, actor=actor, now=now))
     if command.verb == "ttl":
-        view = lifecycle_run.ttl_view(session, config=config, target=command.target or "",
-                                      now=now)
+        view = lifecycle_requests.ttl_view(session, config=config,
+                                           target=command.target or "", now=now)
         return Reply(*blocks_lifecycle.ttl_message(view))
     if command.verb == "extend":  # not an environment: a resource's TTL
-        return Reply(*lifecycle_run.extend(session, config=config, target=command.target or "",
-                                           text=command.duration or "", by=caller.email,
-                                           now=now, group_members=caller.group_members))
+        return Reply(*lifecycle_requests.extend(
+            session, config=config, target=command.target or "", text=command.duration or "",
+            by=caller.email, now=now, group_members=caller.group_members))
     if command.verb in ("pause-actions", "resume-actions"):
-        return Reply(*lifecycle_run.set_paused(session, config=config, by=caller.email, now=now,
-                                               paused=command.verb == "pause-actions",
-                                               group_members=caller.group_members),
-                     ephemeral=False)
+        return Reply(*lifecycle_requests.set_paused(
+            session, config=config, by=caller.email, now=now,
+            paused=command.verb == "pause-actions", group_members=caller.group_members),
+            ephemeral=False)
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 

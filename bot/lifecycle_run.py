@@ -1,6 +1,6 @@
 """TTL workflows at run time: keep each resource's workflow in step with its TTL (sync), and
-carry out the due steps (sweep): warn, notice, act. Also what people do from Slack: extend,
-destroy now, ask for an exemption, pause and resume actions.
+carry out the due steps (sweep): warn, notice, act. What people do about them from Slack
+(extend, destroy now, exemptions, pause) is in ``bot.lifecycle_requests``.
 
 Every step is claimed in the database before it runs (storage.lifecycle.claim) and finished
 under the same claim; the act step re-reads the TTL from the database and the resource from
@@ -20,21 +20,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from bot import admins, metrics
 from bot import blocks_lifecycle as blocks
 from bot import lifecycle as flow
-from bot.admins import GroupMembers
+from bot import metrics
 from bot.blocks_kit import Message
 from bot.config import Config
 from bot.delivery import deliver_once
-from bot.errors import CommandError, ProviderError, ResourceGone
+from bot.errors import ProviderError, ResourceGone
 from bot.identity import resolve_slack_ids
 from bot.services import Services
 from bot.ttl import Override, Ttl, resolve
 from providers.compute import LiveResource
 from storage import audit, costs, lifecycle, resources, savings
 from storage.db import session_scope
-from storage.models import Control, Lifecycle, Resource
+from storage.models import Control, Resource
 
 log = logging.getLogger(__name__)
 _CONFIG_KEY = "lifecycle_config"
@@ -175,7 +174,7 @@ def warn_target(session: Session, services: Services, view: blocks.TtlView,
     return None, None
 
 
-def _to_admins(services: Services, message: Message, *, scope: str, period: str) -> None:
+def to_admins(services: Services, message: Message, *, scope: str, period: str) -> None:
     """Alert the admin channel (or each admin by DM), once per (scope, period)."""
     text, blocks_ = message
     now = services.now()
@@ -227,7 +226,7 @@ def run_lifecycle(services: Services) -> str:
                 1 for r in rows[index:]
                 if flow.next_step(r.state, r.action) == "act" and flow.provider_action(r.action)
             )  # fmt: skip
-            _to_admins(services, blocks.cap_message(acted=acts, remaining=remaining,
+            to_admins(services, blocks.cap_message(acted=acts, remaining=remaining,
                                                     cap=cfg.max_actions_per_run),
                        scope="cap", period=now.strftime("%Y-%m-%dT%H:%M"))  # fmt: skip
             counts["halted"] = remaining
@@ -273,7 +272,7 @@ def _run_step(services: Services, row: lifecycle.Row, step: flow.Step) -> str:
             view = view_of(session, row, config=services.config, now=now)
         log.warning("lifecycle %s of %s failed (attempt %d): %s", step, row.resource_id,
                     attempts, error)
-        _to_admins(services, blocks.failure_message(view, error=error, attempts=attempts,
+        to_admins(services, blocks.failure_message(view, error=error, attempts=attempts,
                                                     retry_at=retry_at),
                    scope=f"failed:{row.resource_id}", period=f"{step}:{attempts}")
         return "failed"
@@ -285,7 +284,7 @@ def _warn(services: Services, row: lifecycle.Row, now: datetime) -> str:
         view = view_of(session, row, config=services.config, now=now)
         user_id, why = warn_target(session, services, view, now)
     if user_id is None:
-        _to_admins(services, blocks.unreachable_message(view),
+        to_admins(services, blocks.unreachable_message(view),
                    scope=f"unreachable:{row.resource_id}", period=now.date().isoformat())
         with session_scope(services.engine) as session:
             lifecycle.finish(session, resource_id=row.resource_id, worker=services.worker,
@@ -441,163 +440,3 @@ def _refuse(session: Session, services: Services, row: lifecycle.Row, view: bloc
         user_id, _ = warn_target(session, services, view, now)
         dm(services, user_id, blocks.skipped_message(view, reason=reason))
     return "refused"
-
-
-# --- from Slack ------------------------------------------------------------------------------
-
-
-def may_manage(config: Config, *, email: str, owner: str | None, team: str | None,
-               group_members: GroupMembers | None = None) -> bool:
-    """The owner, the team's manager and the admins may extend, destroy or exempt."""
-    manager = config.teams[team].manager if team in config.teams else None
-    return (admins.is_admin(config, email, group_members=group_members) or email == owner
-            or (manager is not None and email == manager))
-
-
-def _resource(session: Session, target: str) -> Resource:
-    found = resources.get(session, resource=target)
-    if found is None:
-        raise CommandError(f"no resource `{target}` (give its id or its unique name)")
-    return found
-
-
-def ttl_view(session: Session, *, config: Config, target: str, now: datetime) -> blocks.TtlView:
-    """`ttl R`: the resource's TTL, where it comes from and where its workflow stands."""
-    res = _resource(session, target)
-    row = lifecycle.get(session, resource_id=res.resource_id)
-    if row is None:
-        ttl = ttl_of(res, config=config,
-                     override=lifecycle.override(session, resource_id=res.resource_id))
-        row = Lifecycle(resource_id=res.resource_id, updated_at=now,
-                        expires_at=ttl.expires_at if ttl else None,
-                        source=ttl.source if ttl else "no TTL tag or policy",
-                        action=ttl.action if ttl else "notify", state="active")  # fmt: skip
-    return view_of(session, row, config=config, now=now)
-
-
-def extend(session: Session, *, config: Config, target: str, text: str, by: str,
-           now: datetime, group_members: GroupMembers | None = None) -> Message:
-    """`extend R DURATION` and the Extend buttons: counts from the current expiry."""
-    res = _resource(session, target)
-    if not may_manage(config, email=by, owner=res.owner, team=res.team,
-                      group_members=group_members):
-        raise CommandError("only the resource's owner, its team's manager or an admin can "
-                           "extend its TTL.")
-    override = lifecycle.override(session, resource_id=res.resource_id)
-    ttl = ttl_of(res, config=config, override=override)
-    previous = ttl.expires_at if ttl else None
-    new = flow.extended_expiry(previous, text, now=now,
-                               max_extension=config.lifecycle.max_extension)
-    lifecycle.set_override(session, resource_id=res.resource_id, expires_at=new, set_by=by,
-                           now=now, reason=f"extend {text}")
-    sync(session, config=config, now=now, resource_ids=[res.resource_id])
-    audit.record(session, actor=by, action="lifecycle.extend", target=res.resource_id, now=now,
-                 origin="slack", details={"before": previous, "after": new, "text": text})
-    view = ttl_view(session, config=config, target=res.resource_id, now=now)
-    return blocks.extended_message(view, previous=previous, by=by)
-
-
-def destroy_now(services: Services, *, target: str, by: str) -> Message:
-    """The confirmed Destroy now button: re-checked like any act, dry run unless enforced."""
-    now = services.now()
-    with session_scope(services.engine) as session:
-        res = _resource(session, target)
-        if not may_manage(services.config, email=by, owner=res.owner, team=res.team,
-                          group_members=admins.group_members(services)):
-            raise CommandError("only the resource's owner, its team's manager or an admin can "
-                               "destroy it.")
-        if lifecycle.paused(session) is not None:
-            raise CommandError("lifecycle actions are paused (`resume-actions` to resume).")
-        lifecycle.start_workflows(session, wanted={res.resource_id: lifecycle.Wanted(
-            expires_at=now, source=f"destroy now by {by}", action="destroy", policy=None,
-            warn_before_s=0, grace_s=0)}, now=now)  # fmt: skip
-        lifecycle.set_state(session, resource_id=res.resource_id, now=now, state=flow.DUE,
-                            warned_at=now, notified_at=now, next_at=now)
-        lifecycle.set_override(session, resource_id=res.resource_id, expires_at=now,
-                               set_by=by, now=now, reason="destroy now")
-        row = lifecycle.get(session, resource_id=res.resource_id)
-        assert row is not None
-        session.expunge(row)
-    outcome = run_step(services, row, "act")
-    with session_scope(services.engine) as session:
-        done = lifecycle.get(session, resource_id=res.resource_id)
-        audit.record(session, actor=by, action="lifecycle.destroy_now", target=res.resource_id,
-                     now=now, origin="slack", details={"outcome": outcome})
-        text = f"{res.name or res.resource_id}: {done.outcome if done else outcome}"
-    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-
-
-def request_exemption(services: Services, *, target: str, by: str, reason: str) -> Message:
-    """Ask the team manager (else the admins) to exempt the resource."""
-    now = services.now()
-    with session_scope(services.engine) as session:
-        res = _resource(session, target)
-        row = lifecycle.get(session, resource_id=res.resource_id)
-        if row is not None and row.state == flow.EXEMPT:
-            return blocks.skipped_message(ttl_view(session, config=services.config,
-                                                   target=res.resource_id, now=now),
-                                          reason="it is already exempt")
-        request = lifecycle.request_exemption(session, resource_id=res.resource_id,
-                                              requested_by=by, reason=reason, now=now)
-        view = ttl_view(session, config=services.config, target=res.resource_id, now=now)
-        team = services.config.teams.get(res.team or "")
-        manager = team.manager if team else None
-        ids = resolve_slack_ids(session, services.chat, [manager] if manager else [], now=now)
-        audit.record(session, actor=by, action="lifecycle.exemption.request",
-                     target=res.resource_id, now=now, origin="slack",
-                     details={"reason": reason, "manager": manager})
-    if request is None:
-        text = f"An exemption for {view.label} is already waiting for an answer."
-        return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    assert request.id is not None
-    message = blocks.exemption_request_message(view, exemption_id=request.id, requester=by,
-                                               reason=reason)
-    manager_id = ids.get(manager or "")
-    if not dm(services, manager_id, message):
-        _to_admins(services, message, scope=f"exemption:{request.id}", period="request")
-    text = f"Asked {'the team manager' if manager_id else 'the admins'} to exempt {view.label}."
-    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-
-
-def decide_exemption(services: Services, *, exemption_id: int, approve: bool,
-                     by: str) -> Message:
-    """Approve / Deny: the team manager or an admin; the requester is told."""
-    now = services.now()
-    with session_scope(services.engine) as session:
-        pending = lifecycle.exemption(session, exemption_id=exemption_id)
-        if pending is None:
-            raise CommandError("that exemption request no longer exists.")
-        res = _resource(session, pending.resource_id)
-        team = services.config.teams.get(res.team or "")
-        admin = admins.is_admin(services.config, by, group_members=admins.group_members(services))
-        if not admin and (team is None or team.manager != by):
-            raise CommandError("only the team manager or an admin can decide exemptions.")
-        decided = lifecycle.decide_exemption(session, exemption_id=exemption_id,
-                                             approve=approve, by=by, now=now)
-        if decided is None:
-            raise CommandError(f"that request was already {pending.status}.")
-        if approve:
-            lifecycle.set_state(session, resource_id=res.resource_id, now=now,
-                                state=flow.EXEMPT, next_at=None, outcome=f"exempted by {by}")
-        audit.record(session, actor=by, action="lifecycle.exemption.decide",
-                     target=res.resource_id, now=now, origin="slack",
-                     details={"approved": approve, "exemption": exemption_id})
-        view = ttl_view(session, config=services.config, target=res.resource_id, now=now)
-        ids = resolve_slack_ids(session, services.chat, [decided.requested_by], now=now)
-    message = blocks.exemption_decided_message(view, approved=approve, by=by)
-    dm(services, ids.get(decided.requested_by), message)
-    return message
-
-
-def set_paused(session: Session, *, config: Config, paused: bool, by: str,
-               now: datetime, group_members: GroupMembers | None = None) -> Message:
-    """`pause-actions` / `resume-actions` (admins): the kill switch for stop and destroy."""
-    if not admins.is_admin(config, by, group_members=group_members):
-        raise CommandError("only admins can pause or resume actions.")
-    changed = lifecycle.set_paused(session, value=paused, by=by, now=now)
-    audit.record(session, actor=by, action="lifecycle.pause" if paused else "lifecycle.resume",
-                 target="actions", now=now, origin="slack", details={"changed": changed})
-    if not changed:
-        text = f"Lifecycle actions were already {'paused' if paused else 'running'}."
-        return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    return blocks.paused_message(paused=paused, by=by)

@@ -21,7 +21,8 @@ from bot import lifecycle as flow
 from bot.config import PowerSchedule
 from bot.delivery import deliver_once, scope_key
 from bot.errors import CommandError, ProviderError
-from bot.lifecycle_run import dm, may_manage, warn_target
+from bot.lifecycle_requests import may_manage
+from bot.lifecycle_run import dm, warn_target
 from bot.power import NOTICE_BEFORE, Event, last_event
 from bot.services import Services
 from storage import audit, bookings, lifecycle, resources

@@ -1,6 +1,6 @@
 """Buttons on TTL warnings (Extend 1d/3d/7d, Destroy now, Request exemption), on exemption
 requests (Approve, Deny) and on power-schedule notices (Keep running tonight, which asks why in
-a modal). Each answers the clicker with an ephemeral message; the work is in bot.lifecycle_run
+a modal). Each answers the clicker with an ephemeral message; the work is in bot.lifecycle_requests
 and bot.power_run, which check who may do what and audit it."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import admins, blocks_lifecycle, lifecycle_run, power_run
+from bot import admins, blocks_lifecycle, lifecycle_requests, power_run
 from bot.blocks_kit import Message
 from bot.errors import CommandError, ProviderError
 from bot.services import Services
@@ -48,10 +48,10 @@ def register(app: App, services: Services) -> None:
 
         def work(who: str) -> Message:
             with session_scope(services.engine) as session:
-                return lifecycle_run.extend(session, config=services.config,
-                                            target=str(action.get("value", "")), text=span,
-                                            by=who, now=services.now(),
-                                            group_members=admins.group_members(services))
+                return lifecycle_requests.extend(session, config=services.config,
+                                                 target=str(action.get("value", "")), text=span,
+                                                 by=who, now=services.now(),
+                                                 group_members=admins.group_members(services))
 
         answer(body, client, respond, work)
 
@@ -60,7 +60,7 @@ def register(app: App, services: Services) -> None:
     def on_destroy(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                    client: WebClient) -> None:
         ack()
-        answer(body, client, respond, lambda who: lifecycle_run.destroy_now(
+        answer(body, client, respond, lambda who: lifecycle_requests.destroy_now(
             services, target=str(action.get("value", "")), by=who))
 
     @app.action({"action_id": "ttl_exempt"})
@@ -68,7 +68,7 @@ def register(app: App, services: Services) -> None:
     def on_exempt(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond,
                   client: WebClient) -> None:
         ack()
-        answer(body, client, respond, lambda who: lifecycle_run.request_exemption(
+        answer(body, client, respond, lambda who: lifecycle_requests.request_exemption(
             services, target=str(action.get("value", "")), by=who, reason=""))
 
     @app.action({"action_id": "ttl_exempt_approve"})
@@ -83,7 +83,7 @@ def register(app: App, services: Services) -> None:
                 exemption_id = int(action.get("value", ""))
             except ValueError:
                 raise CommandError("That button does not name an exemption request.") from None
-            return lifecycle_run.decide_exemption(
+            return lifecycle_requests.decide_exemption(
                 services, exemption_id=exemption_id, by=who,
                 approve=action["action_id"] == "ttl_exempt_approve")
 

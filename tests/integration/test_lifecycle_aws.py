@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 
 from bot.config import parse_config
 from bot.jobs import run_job
-from bot.lifecycle_run import extend
+from bot.lifecycle_requests import extend
 from bot.pipeline import store_batch
 from bot.records import DailyCost
 from bot.services import Services
