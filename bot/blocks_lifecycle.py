@@ -7,7 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.blocks_kit import Block, Message, actions, button, confirm_dialog, context, section
+from bot.blocks_kit import (
+    Block,
+    Message,
+    actions,
+    button,
+    confirm_dialog,
+    context,
+    section,
+    text_message,
+)
 from bot.costs import money
 from bot.lifecycle import EXTEND_CHOICES, provider_action
 
@@ -112,7 +121,7 @@ def acted_message(v: TtlView, *, dry_run: bool) -> Message:
 def skipped_message(v: TtlView, *, reason: str) -> Message:
     verb = provider_action(v.action) or "act on"
     text = f"Did not {verb} {v.label}: {reason}."
-    return text, [section(text)]
+    return text_message(text)
 
 
 def ttl_message(v: TtlView) -> Message:
@@ -152,7 +161,7 @@ def exemption_request_message(v: TtlView, *, exemption_id: int, requester: str,
 def exemption_decided_message(v: TtlView, *, approved: bool, by: str) -> Message:
     text = (f"Exemption for {v.label} {'approved' if approved else 'denied'} by {by}."
             + ("" if approved else f" It still expires {when(v.expires_at)}."))
-    return text, [section(text)]
+    return text_message(text)
 
 
 def cap_message(*, acted: int, remaining: int, cap: int) -> Message:
@@ -178,7 +187,7 @@ def unreachable_message(v: TtlView) -> Message:
 def paused_message(*, paused: bool, by: str) -> Message:
     text = (f"Lifecycle actions paused by {by}: no stop or destroy until `resume-actions`."
             if paused else f"Lifecycle actions resumed by {by}.")
-    return text, [section(text)]
+    return text_message(text)
 
 
 # --- power schedules -------------------------------------------------------------------------
@@ -199,7 +208,7 @@ def power_notice_message(*, schedule: str, label: str, stop_at: datetime, tz: st
 def power_done_message(*, schedule: str, label: str, verb: str, dry_run: bool) -> Message:
     text = (f"Dry run: finops-bot would {verb} {label} (schedule {schedule})." if dry_run
             else f"{'Stopped' if verb == 'stop' else 'Started'} {label} (schedule {schedule}).")
-    return text, [section(text)]
+    return text_message(text)
 
 
 def keep_modal(*, label: str, metadata: str) -> Block:
