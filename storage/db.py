@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Table, event, insert, make_url
+from sqlalchemy import Connection, Engine, Table, bindparam, event, insert, make_url, text, update
 from sqlalchemy import exc as db_errors
 from sqlalchemy.ext.compiler import compiles
 from sqlmodel import Session, create_engine
@@ -137,6 +137,43 @@ def insert_rows(
             for n, row in enumerate(chunk):
                 chunk[n] = _converted(row, convert)
         connection.exec_driver_sql(sql, chunk)
+
+
+def update_rows(
+    session: Session, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Set ``columns`` of the rows whose ``key`` matches, in the session's transaction.
+
+    ``rows`` are tuples ``(key, *values in columns order)``, one per key. PostgreSQL gets one
+    ``UPDATE ... FROM unnest(...)`` of an array per column: an executemany would send one
+    statement per row (20,000 owner changes: 1.1 s instead of 0.27 s). Other databases get
+    the executemany, which SQLite runs in process.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    names = [key, *columns]
+    if dialect.name != "postgresql":
+        values: dict[str, Any] = {name: bindparam(f"v{i}") for i, name in enumerate(names) if i}
+        stmt = update(table).where(table.c[key] == bindparam("v0")).values(values)
+        connection.execute(stmt, [{f"v{i}": v for i, v in enumerate(row)} for row in rows])
+        return
+    quote = dialect.identifier_preparer.quote
+    target = dialect.identifier_preparer.format_table(table)
+    arrays = ", ".join(
+        f"CAST(:v{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for i, name in enumerate(names)
+    )
+    sets = ", ".join(f"{quote(name)} = v.v{i}" for i, name in enumerate(names) if i)
+    aliases = ", ".join(f"v{i}" for i in range(len(names)))
+    connection.execute(
+        text(
+            f"UPDATE {target} SET {sets} FROM unnest({arrays}) AS v({aliases}) "
+            f"WHERE {target}.{quote(key)} = v.v0"
+        ),
+        {f"v{i}": [row[i] for row in rows] for i in range(len(names))},
+    )
 
 
 def _converted(row: Sequence[Any], convert: Sequence[tuple[int, Any]]) -> tuple[Any, ...]:

@@ -7,12 +7,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, or_, select
 from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
 from storage import rollup
-from storage.db import in_lists, insert_rows
+from storage.db import in_lists, insert_rows, update_rows
 from storage.models import OwnerOverride, Resource
 
 _RESOURCE: Table = Resource.__table__  # type: ignore[attr-defined]
@@ -20,6 +20,10 @@ _R = _RESOURCE.c
 _NEW_COLUMNS = (
     "resource_id", "provider", "account_id", "account_name", "region", "service",
     "resource_type", "name", "tags", "state", "first_seen", "last_seen", "owner_source",
+)  # fmt: skip
+_REFRESHED_COLUMNS = (  # what a newer cost row refreshes; the key resource_id comes first
+    "provider", "account_id", "account_name", "region", "service", "resource_type", "name",
+    "tags", "first_seen", "last_seen",
 )  # fmt: skip
 
 
@@ -55,8 +59,8 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
         stored.update((r.resource_id, r) for r in connection.execute(
             known.where(_R["resource_id"].in_(chunk))))
     new: list[tuple[Any, ...]] = []
-    refreshed: list[dict[str, Any]] = []
-    widened: list[dict[str, Any]] = []
+    refreshed: list[tuple[Any, ...]] = []
+    widened: list[tuple[Any, ...]] = []
     for rid, row in latest.items():
         tags = json.dumps(dict(row.tags), sort_keys=True) if row.tags else None
         old = stored.get(rid)
@@ -67,23 +71,16 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
             continue
         first_seen = min(old.first_seen, first[rid])
         if row.day >= old.last_seen or not old.service:
-            refreshed.append({
-                "rid": rid, "provider": row.provider, "account_id": row.sub_account_id,
-                "account_name": row.sub_account_name, "region": row.region,
-                "service": row.service, "resource_type": row.resource_type,
-                "name": row.resource_name or old.name, "tags": tags or old.tags,
-                "first_seen": first_seen, "last_seen": max(old.last_seen, row.day),
-            })  # fmt: skip
+            refreshed.append((  # in _REFRESHED_COLUMNS order
+                rid, row.provider, row.sub_account_id, row.sub_account_name, row.region,
+                row.service, row.resource_type, row.resource_name or old.name,
+                tags or old.tags, first_seen, max(old.last_seen, row.day),
+            ))  # fmt: skip
         elif first_seen != old.first_seen:
-            widened.append({"rid": rid, "first_seen": first_seen})
+            widened.append((rid, first_seen))
     insert_rows(session, _RESOURCE, _NEW_COLUMNS, new)
-    for changes in (refreshed, widened):
-        if changes:
-            values: dict[str, Any] = {name: bindparam(name) for name in changes[0] if name != "rid"}
-            connection.execute(
-                update(_RESOURCE).where(_R["resource_id"] == bindparam("rid")).values(values),
-                changes,
-            )
+    update_rows(session, _RESOURCE, "resource_id", _REFRESHED_COLUMNS, refreshed)
+    update_rows(session, _RESOURCE, "resource_id", ("first_seen",), widened)
     _reread(session, latest)
     return len(latest)
 
@@ -243,7 +240,7 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
     """Store resolved owners; only rows whose assignment changed are written."""
     current = {res.resource_id: res for res in summaries(session, ids=assignments)}
     changed = [
-        {"rid": rid, "owner": a.owner, "team": a.team, "source": a.source}
+        (rid, a.owner, a.team, a.source)
         for rid, a in assignments.items()
         if (res := current.get(rid)) is not None
         and (res.owner, res.team, res.owner_source) != (a.owner, a.team, a.source)
@@ -255,15 +252,8 @@ def save_assignments(session: Session, *, assignments: Mapping[str, Assignment])
         for p in (rollup.pair(res.team, res.owner), rollup.pair(a.team, a.owner))
     }
     if changed:
-        stmt = (
-            update(Resource)
-            .where(col(Resource.resource_id) == bindparam("rid"))
-            .values(
-                owner=bindparam("owner"), team=bindparam("team"), owner_source=bindparam("source")
-            )
-        )
-        session.connection().execute(stmt, changed)
-        _reread(session, {str(c["rid"]) for c in changed})
+        update_rows(session, _RESOURCE, "resource_id", ("owner", "team", "owner_source"), changed)
+        _reread(session, {c[0] for c in changed})
         # the costs of resources that changed team or owner move between rollup pairs
         rollup.refresh_pairs(session, pairs=moved)
     return len(changed)

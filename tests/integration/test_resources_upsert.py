@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from bot.records import DailyCost
 from storage import resources
+from storage.db import update_rows
 from storage.models import Resource
 
 D0 = date(2026, 9, 1)
@@ -90,3 +91,25 @@ def test_a_resource_known_only_from_an_inventory_gets_its_cost_attributes(
     res = _stored(session)
     assert (res.service, res.name, res.region) == ("EC2", "web-1", "eu-west-1")
     assert (res.first_seen, res.last_seen) == (D0 + timedelta(days=3), D0 + timedelta(days=9))
+
+
+def test_update_rows_sets_the_given_columns_of_the_given_keys_only(session: Session) -> None:
+    rows = [_row(0, "i-1"), _row(0, "i-2"), _row(0, "it's-3")]
+    resources.upsert_from_costs(session, rows=rows)
+    session.commit()
+    table = Resource.__table__  # type: ignore[attr-defined]
+    update_rows(session, table, "resource_id", ("owner", "team", "first_seen"), [
+        ("i-1", "a@example.com", None, D0 - timedelta(days=3)),
+        ("it's-3", None, "web", D0 - timedelta(days=1)),
+        ("i-404", "nobody@example.com", "web", D0),  # no such key: nothing happens
+    ])  # fmt: skip
+    update_rows(session, table, "resource_id", ("owner",), [])
+    session.commit()
+    got = {rid: (r.owner, r.team, r.first_seen, r.name)
+           for rid in ("i-1", "i-2", "it's-3") if (r := _stored(session, rid))}  # fmt: skip
+    assert got == {
+        "i-1": ("a@example.com", None, D0 - timedelta(days=3), "web-1"),
+        "i-2": (None, None, D0, "web-1"),
+        "it's-3": (None, "web", D0 - timedelta(days=1), "web-1"),
+    }
+    assert session.get(Resource, "i-404") is None
