@@ -15,6 +15,9 @@ from datetime import date, datetime, timedelta
 from bot.costs import Change, month_end_forecast
 
 MOVERS = 3
+# Equal changes list the most specific first: one resource's change is often also its
+# service's and its account's, and the resource says the most.
+_SPECIFIC_FIRST = {"resource": 0, "service": 1, "account": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +85,19 @@ def movers(current: Mapping[str, Mapping[str, float]],
         # the top few of thousands of resources: rank plain numbers, build only what is kept
         names = heapq.nsmallest(
             top, now_.keys() | then.keys(),
-            key=lambda name: (-abs(now_.get(name, 0.0) - then.get(name, 0.0)), name))
+            key=lambda name: (-_cents(now_.get(name, 0.0) - then.get(name, 0.0)), name))
         changes = [Mover(dimension, name, Change(now_.get(name, 0.0), then.get(name, 0.0)))
                    for name in names]
         found.extend(m for m in changes if abs(m.change.delta) >= 0.01)
-    return sorted(found, key=lambda m: (-abs(m.change.delta), m.dimension, m.name))[: top * 2]
+    return sorted(found, key=lambda m: (-_cents(m.change.delta),
+                                        _SPECIFIC_FIRST.get(m.dimension, len(_SPECIFIC_FIRST)),
+                                        m.dimension, m.name))[: top * 2]
+
+
+def _cents(delta: float) -> float:
+    """A change's size as movers rank it: in cents, as the same costs summed in another order
+    differ in their last bits (and a database sums in the order its plan reads the rows)."""
+    return round(abs(delta), 2)
 
 
 def build(inputs: DigestInputs, *, now: datetime) -> Digest:

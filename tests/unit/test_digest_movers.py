@@ -1,4 +1,5 @@
-"""Top movers of a digest: the biggest absolute changes per dimension, ties by name."""
+"""Top movers of a digest: the biggest absolute changes per dimension (in cents), ties by
+dimension (the most specific first), then by name."""
 
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def test_nothing_moved_means_no_movers() -> None:
     same = {"service": {"EC2": 5.0}, "resource": {"i-1": 5.0}}
     assert movers(same, same) == []
     assert movers({}, {}) == []
+
+
+def test_equal_changes_rank_the_same_however_they_were_summed_the_resource_first() -> None:
+    # 528.3 - 258.3 is 270.00000000000006 in floats, the resource's change exactly 270.0: the
+    # account's sums, added in another order, could as well have come out just under 270
+    current = {"account": {"111": 528.3}, "service": {"EC2": 528.3}, "resource": {"fe-old": 0.0}}
+    before = {"account": {"111": 258.3}, "service": {"EC2": 258.3}, "resource": {"fe-old": 270.0}}
+    below = {"account": {"111": 528.3 - 1e-9}, "service": {"EC2": 528.3 - 1e-9}}
+    for now_ in (current, {**current, **below}):
+        got = [(m.dimension, m.name) for m in movers(now_, before)]
+        assert got == [("resource", "fe-old"), ("service", "EC2"), ("account", "111")]
