@@ -190,25 +190,13 @@ def _to_rows(
             day = days.get(day_number)
             if day is None:
                 day = days[day_number] = _EPOCH + timedelta(days=day_number)
-            rows.append(
-                DailyCost(
-                    day=day,
-                    resource_id=resource,
-                    provider=provider,
-                    billing_account_id=billing_account,
-                    sub_account_id=sub_account,
-                    service=service,
-                    currency=currency,
-                    billed_cost=billed,
-                    effective_cost=effective,
-                    list_cost=list_cost,
-                    sub_account_name=sub_account_name,
-                    region=region,
-                    resource_name=resource_name,
-                    resource_type=resource_type,
-                    tags=tags,
-                )
-            )
+            # positionally, in DailyCost's field order: keywords take half as long again
+            # (0.3 s more for 600,000 rows)
+            rows.append(DailyCost(
+                day, resource, provider, billing_account, sub_account, service, currency,
+                billed, effective, list_cost, sub_account_name, region, resource_name,
+                resource_type, tags,
+            ))  # fmt: skip
     return rows
 
 

@@ -160,6 +160,25 @@ def test_period_filter_keeps_days_in_range_and_counts_every_line_read() -> None:
     assert sum(r.effective_cost for r in batch.rows) == pytest.approx(expected, abs=1e-9)
 
 
+def test_every_column_lands_in_its_own_field(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text(
+        "ProviderName,BillingAccountId,ResourceId,ChargePeriodStart,BillingCurrency,BilledCost,"
+        "EffectiveCost,ListCost,ServiceName,SubAccountId,SubAccountName,RegionId,ResourceName,"
+        "ResourceType,Tags\n"
+        'Acme,payer-1,res-1,2024-09-02T10:00:00Z,EUR,1.5,1.25,2.75,Svc,sub-1,Sub One,region-1,'
+        'Name One,Type One,"{""k"": ""v""}"\n',
+        encoding="utf-8",
+    )
+    (row,) = FocusFileSource(str(path)).fetch().rows
+    assert row == DailyCost(
+        day=date(2024, 9, 2), resource_id="res-1", provider="Acme",
+        billing_account_id="payer-1", sub_account_id="sub-1", service="Svc", currency="EUR",
+        billed_cost=1.5, effective_cost=1.25, list_cost=2.75, sub_account_name="Sub One",
+        region="region-1", resource_name="Name One", resource_type="Type One", tags={"k": "v"},
+    )  # fmt: skip
+
+
 def test_csv_gz_and_parquet_give_the_same_rows(tmp_path: Path, sample_batch: Any) -> None:
     gz = tmp_path / "focus.csv.gz"
     with SAMPLE.open("rb") as src, gzip.open(gz, "wb") as dst:
