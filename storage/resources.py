@@ -53,8 +53,7 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
     session.flush()  # pending ORM changes first: the statements below go around the ORM
     connection = session.connection()
     stored: dict[str, Any] = {}
-    known = select(*(_R[name] for name in ("resource_id", "first_seen", "last_seen", "service",
-                                           "name", "tags")))
+    known = select(_R["resource_id"], *(_R[name] for name in _REFRESHED_COLUMNS))
     for chunk in in_lists(list(latest)):
         stored.update((r.resource_id, r) for r in connection.execute(
             known.where(_R["resource_id"].in_(chunk))))
@@ -71,11 +70,13 @@ def upsert_from_costs(session: Session, *, rows: Iterable[DailyCost]) -> int:
             continue
         first_seen = min(old.first_seen, first[rid])
         if row.day >= old.last_seen or not old.service:
-            refreshed.append((  # in _REFRESHED_COLUMNS order
+            values = (  # in _REFRESHED_COLUMNS order
                 rid, row.provider, row.sub_account_id, row.sub_account_name, row.region,
                 row.service, row.resource_type, row.resource_name or old.name,
                 tags or old.tags, first_seen, max(old.last_seen, row.day),
-            ))  # fmt: skip
+            )  # fmt: skip
+            if values != tuple(old):  # a re-ingest mostly brings back what is stored
+                refreshed.append(values)
         elif first_seen != old.first_seen:
             widened.append((rid, first_seen))
     insert_rows(session, _RESOURCE, _NEW_COLUMNS, new)

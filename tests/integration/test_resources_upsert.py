@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session
 
 from bot.records import DailyCost
@@ -91,6 +93,37 @@ def test_a_resource_known_only_from_an_inventory_gets_its_cost_attributes(
     res = _stored(session)
     assert (res.service, res.name, res.region) == ("EC2", "web-1", "eu-west-1")
     assert (res.first_seen, res.last_seen) == (D0 + timedelta(days=3), D0 + timedelta(days=9))
+
+
+def test_the_same_rows_again_rewrite_no_resource_a_changed_one_rewrites_only_itself(
+    session: Session,
+) -> None:
+    rows = [_row(day, rid) for day in range(3) for rid in ("i-1", "i-2", "i-3")]
+    resources.upsert_from_costs(session, rows=rows)
+    session.commit()
+    before = {rid: _stored(session, rid).model_dump() for rid in ("i-1", "i-2", "i-3")}
+    updates: list[Any] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.startswith("UPDATE resource"):
+            updates.append(parameters)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert resources.upsert_from_costs(session, rows=rows) == 3  # a re-ingest
+        session.commit()
+        assert updates == []
+        changed = [*rows[:-1], _row(2, "i-3", region="us-west-2")]
+        resources.upsert_from_costs(session, rows=changed)
+        session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(updates) == 1 and "i-3" in str(updates[0]) and "i-1" not in str(updates[0])
+    after = {rid: _stored(session, rid).model_dump() for rid in ("i-1", "i-2", "i-3")}
+    assert after["i-3"] == {**before["i-3"], "region": "us-west-2"}
+    assert {rid: after[rid] for rid in ("i-1", "i-2")} == {
+        rid: before[rid] for rid in ("i-1", "i-2")}
 
 
 def test_update_rows_sets_the_given_columns_of_the_given_keys_only(session: Session) -> None:
