@@ -187,6 +187,8 @@ class FakeServer(Serving):
         self.serve(ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self)))
         return self
 
+    # --- plumbing -----------------------------------------------------------------------
+
     def _dispatch(self, call: Call) -> Reply:
         with self._lock:
             self.calls.append(call)
