@@ -21,7 +21,7 @@ _NEW_COLUMNS = (
     "resource_id", "provider", "account_id", "account_name", "region", "service",
     "resource_type", "name", "tags", "state", "first_seen", "last_seen", "owner_source",
 )  # fmt: skip
-_REFRESHED_COLUMNS = (  # what a newer cost row refreshes; the key resource_id comes first
+_REFRESHED_COLUMNS = (  # what a newer cost row refreshes (each refreshed row: its id, then these)
     "provider", "account_id", "account_name", "region", "service", "resource_type", "name",
     "tags", "first_seen", "last_seen",
 )  # fmt: skip

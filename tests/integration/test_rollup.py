@@ -154,8 +154,9 @@ def test_owners_are_mapped_for_unflushed_resources_and_loaded_ones_see_them(
     assert (loaded.owner, loaded.team) == ("dave@example.com", "platform")
 
 
-def _rollup_inserts(session: Session, refresh: Callable[[], None],
-                    prefix: str = "INSERT INTO cost_scope_daily") -> list[str]:
+def _statements(session: Session, refresh: Callable[[], None],
+                prefix: str = "INSERT INTO cost_scope_daily") -> list[str]:
+    """The SQL starting with ``prefix`` that ``refresh`` sends."""
     sent: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -175,13 +176,13 @@ def test_a_long_span_is_recomputed_in_table_order_a_short_one_through_the_day_in
     session: Session,
 ) -> None:
     _ingest(session, _rows())  # 14 days
-    whole = _rollup_inserts(session, lambda: rollup.refresh_days(
+    whole = _statements(session, lambda: rollup.refresh_days(
         session, start=D0, end=D0 + timedelta(days=13)))  # fmt: skip
     assert _rollup(session) == _live(session)
-    last_days = _rollup_inserts(session, lambda: rollup.refresh_days(
+    last_days = _statements(session, lambda: rollup.refresh_days(
         session, start=D0 + timedelta(days=11), end=D0 + timedelta(days=13)))  # fmt: skip
     assert _rollup(session) == _live(session)
-    everything = _rollup_inserts(session, lambda: rollup.rebuild(session))
+    everything = _statements(session, lambda: rollup.rebuild(session))
     assert _rollup(session) == _live(session)
     hinted = ["FROM cost_daily NOT INDEXED " in sql for sql in (*whole, *last_days, *everything)]
     # SQLite alone takes the hint; PostgreSQL plans from its statistics
@@ -198,14 +199,14 @@ def test_a_long_span_refreshes_postgresqls_statistics_first_a_short_one_does_not
     session: Session,
 ) -> None:
     _ingest(session, _rows())  # 14 days
-    whole = _rollup_inserts(session, lambda: rollup.refresh_days(
+    whole = _statements(session, lambda: rollup.refresh_days(
         session, start=D0, end=D0 + timedelta(days=13)), prefix="ANALYZE")  # fmt: skip
     if ON_POSTGRES:
         assert _planner_rows(session) == len(_rows())
-    last_days = _rollup_inserts(session, lambda: rollup.refresh_days(
+    last_days = _statements(session, lambda: rollup.refresh_days(
         session, start=D0 + timedelta(days=11), end=D0 + timedelta(days=13)),
         prefix="ANALYZE")  # fmt: skip
-    everything = _rollup_inserts(session, lambda: rollup.rebuild(session), prefix="ANALYZE")
+    everything = _statements(session, lambda: rollup.rebuild(session), prefix="ANALYZE")
     assert _rollup(session) == _live(session)
     assert (whole, last_days, everything) == (
         (["ANALYZE cost_daily"], [], ["ANALYZE cost_daily"]) if ON_POSTGRES else ([], [], []))
