@@ -22,7 +22,7 @@ from bot.services import Services
 from storage import deploys, identity
 from storage.claims import first_time
 from storage.db import session_scope
-from storage.models import Deploy
+from storage.models_envs import Deploy
 
 
 def receive(services: Services, *, source: str, delivery: str,

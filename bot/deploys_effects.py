@@ -34,7 +34,7 @@ from storage import bookings
 from storage import deploys as store
 from storage.claims import claim_delivery, mark_sent
 from storage.db import session_scope
-from storage.models import Deploy
+from storage.models_envs import Deploy
 
 log = logging.getLogger(__name__)
 STEP = "deploy-step"

@@ -23,7 +23,7 @@ from bot.commands import Command
 from bot.config import Config, Environment
 from bot.errors import CommandError
 from storage import audit, bookings, identity
-from storage.models import Booking
+from storage.models_envs import Booking
 
 ENV_VERBS = ("envs", "env", "book", "release")
 

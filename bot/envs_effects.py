@@ -25,7 +25,7 @@ from providers.hooks import HookResult, run_hook
 from storage import audit, bookings
 from storage.claims import claim_delivery, mark_sent
 from storage.db import session_scope
-from storage.models import Booking, BookingEvent
+from storage.models_envs import Booking, BookingEvent
 
 STEP = "booking-step"
 REMINDER = "booking-reminder"

@@ -19,15 +19,8 @@ from sqlmodel import Session, col
 from storage import costs
 from storage.claims import insert_once
 from storage.db import in_lists
-from storage.models import (
-    Booking,
-    BookingEvent,
-    BookingQueue,
-    CostDaily,
-    Delivery,
-    EnvironmentState,
-    Resource,
-)
+from storage.models import CostDaily, Delivery, Resource
+from storage.models_envs import Booking, BookingEvent, BookingQueue, EnvironmentState
 
 
 def _rows(result: Any) -> int:

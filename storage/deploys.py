@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from bot.deploy_parsers import FINAL, DeployReport, next_status
 from storage.claims import insert_once
-from storage.models import Deploy
+from storage.models_envs import Deploy
 
 _FILLED = ("sha", "ref", "version", "repo", "title", "commit_url", "deployer_email")
 _NEWER = ("url", "environment_url")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+# importing the table modules registers their tables on SQLModel.metadata
+import storage.models  # noqa: F401
+import storage.models_envs  # noqa: F401
 
 target_metadata = SQLModel.metadata
 engine = context.config.attributes["engine"]

@@ -24,7 +24,7 @@ from bot.config import parse_config
 from bot.errors import CommandError
 from storage import bookings
 from storage.db import session_scope
-from storage.models import Booking
+from storage.models_envs import Booking
 
 THREADS = 8
 ROUNDS = 30

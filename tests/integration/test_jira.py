@@ -32,7 +32,8 @@ from providers.chat import ConsoleTransport
 from providers.jira import JiraClient, TicketClient
 from storage import bookings
 from storage.db import session_scope
-from storage.models import AuditLog, Booking, ProcessedEvent
+from storage.models import AuditLog, ProcessedEvent
+from storage.models_envs import Booking
 from tests.fakes.jira import FakeJira
 from tests.scenario.harness import serve
 

@@ -15,7 +15,9 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables)
+# importing the table modules registers their tables on SQLModel.metadata
+import storage.models  # noqa: F401
+import storage.models_envs  # noqa: F401
 from handlers.scheduler import JOBSTORE_TABLE
 from storage.db import alembic_config, make_engine, upgrade
 

@@ -26,7 +26,8 @@ from bot.jobs import run_job
 from bot.services import Services
 from providers.scm import GitHubClient, GitLabClient
 from storage.db import session_scope
-from storage.models import Deploy, ProcessedEvent
+from storage.models import ProcessedEvent
+from storage.models_envs import Deploy
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack

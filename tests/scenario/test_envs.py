@@ -23,7 +23,8 @@ from bot.jobs import run_job
 from bot.services import Services
 from providers.jira import JiraClient
 from storage import bookings
-from storage.models import AuditLog, Booking
+from storage.models import AuditLog
+from storage.models_envs import Booking
 from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack, Reply
 from tests.scenario.harness import Clock, SlackClientSim, failing, serve, signed_headers
