@@ -32,7 +32,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 
 START = date(2024, 1, 15)  # a Monday; the first 1st of a month comes after 17 days
 

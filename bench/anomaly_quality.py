@@ -30,7 +30,7 @@ import numpy as np
 from anomaly_data import Dataset, generate
 
 from bot.anomaly import SeriesFrame, detect
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 
 TUNING_SEEDS = (1, 2, 3)
 

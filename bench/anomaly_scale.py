@@ -31,7 +31,7 @@ import numpy as np
 from anomaly_data import generate
 
 from bot.anomaly import SeriesFrame, detect
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 from handlers.detect import run
 
 

@@ -37,7 +37,8 @@ from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from bot.config import Config, Team, TtlPolicy  # noqa: E402
+from bot.config import Config, Team  # noqa: E402
+from bot.config_sections import TtlPolicy  # noqa: E402
 from bot.lifecycle_run import sync  # noqa: E402
 from storage import lifecycle  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402

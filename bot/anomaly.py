@@ -47,7 +47,7 @@ from bot.anomaly_frame import SeriesFrame
 from bot.anomaly_model import DEFAULT_TUNING, Tuning
 from bot.anomaly_model import baseline as weekly_baseline
 from bot.anomaly_scan import Calendar, scan
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 
 __all__ = ["Alert", "Cause", "SeriesFrame", "Tuning", "detect", "expected_costs",
            "last_complete_day", "root_cause"]

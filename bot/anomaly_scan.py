@@ -24,7 +24,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from bot.anomaly_model import DEFAULT_TUNING, Model, Tuning, model
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 
 BLOCK = 1024  # series per block: the working arrays stay in cache
 

@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot import admins
 from bot.admins import GroupMembers
-from bot.config import Config, Environment
+from bot.config import Config
+from bot.config_sections import Environment
 from bot.durations import parse_span, parse_until
 from bot.errors import CommandError
 

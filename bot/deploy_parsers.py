@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.config import DeploysConfig
+from bot.config_sections import DeploysConfig
 from bot.errors import InputError
 
 FINAL = frozenset({"success", "failure", "error", "canceled"})

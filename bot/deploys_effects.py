@@ -24,7 +24,7 @@ from collections.abc import Callable
 from bot import blocks_deploys, deploys, envs
 from bot.blocks_deploys import DeployFacts
 from bot.booking import Held
-from bot.config import Environment
+from bot.config_sections import Environment
 from bot.deploy_parsers import FAILED, FINAL
 from bot.envs_effects import _dm, _guarded
 from bot.errors import ProviderError

@@ -20,7 +20,8 @@ from bot.admins import GroupMembers
 from bot.blocks_envs import EnvView, Message
 from bot.booking import Held
 from bot.commands import Command
-from bot.config import Config, Environment
+from bot.config import Config
+from bot.config_sections import Environment
 from bot.errors import CommandError
 from storage import audit, bookings, identity
 from storage.models_envs import Booking

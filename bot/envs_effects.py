@@ -17,7 +17,7 @@ from typing import Any
 from bot import blocks_envs, booking, envs
 from bot.blocks_envs import Message
 from bot.booking import Held, span_text
-from bot.config import Environment
+from bot.config_sections import Environment
 from bot.errors import ProviderError
 from bot.identity import resolve_slack_ids
 from bot.services import Services

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.config import LifecycleConfig
+from bot.config_sections import LifecycleConfig
 from bot.durations import parse_span, parse_until
 from bot.errors import CommandError
 

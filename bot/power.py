@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.config import PowerSchedule
+from bot.config_sections import PowerSchedule
 
 NOTICE_BEFORE = timedelta(minutes=30)
 Kind = Literal["notice", "stop", "start"]

@@ -18,7 +18,7 @@ from functools import partial
 from bot import admins, metrics
 from bot import blocks_lifecycle as blocks
 from bot import lifecycle as flow
-from bot.config import PowerSchedule
+from bot.config_sections import PowerSchedule
 from bot.delivery import deliver_once, scope_key
 from bot.errors import CommandError, ProviderError
 from bot.lifecycle_requests import may_manage

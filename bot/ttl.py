@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
-from bot.config import LifecycleConfig, TtlPolicy
+from bot.config_sections import LifecycleConfig, TtlPolicy
 from bot.durations import parse_span
 from bot.errors import CommandError
 

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from bot.anomaly import Alert, SeriesFrame, detect
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 from bot.errors import InputError
 
 COLUMNS = ("date", "series", "cost")

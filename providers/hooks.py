@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.config import Hook
+from bot.config_sections import Hook
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TAIL = 200  # characters of a response body or stderr kept for the audit

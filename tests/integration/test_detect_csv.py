@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot.anomaly import SeriesFrame, detect
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 from bot.errors import InputError
 from handlers.detect import read_costs, run
 

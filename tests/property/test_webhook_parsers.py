@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from bot import deploy_parsers as parse
-from bot.config import DeploysConfig
+from bot.config_sections import DeploysConfig
 from bot.deploy_parsers import DeployReport, Ignored, Parsed
 from bot.errors import InputError
 from bot.services import Services

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from app import build_asgi
 from bot import deploy_parsers, envs
-from bot.config import DeploysConfig
+from bot.config_sections import DeploysConfig
 from bot.deploys import receive
 from bot.deploys_effects import run_deploy_effects
 from bot.jobs import run_job

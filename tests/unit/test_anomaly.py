@@ -13,7 +13,7 @@ from bot.anomaly import (
     last_complete_day,
     root_cause,
 )
-from bot.config import AnomalyGates
+from bot.config_sections import AnomalyGates
 
 MONDAY = date(2024, 1, 1)
 GATES = AnomalyGates()

@@ -9,7 +9,8 @@ import pytest
 
 from bot import booking
 from bot.booking import Held
-from bot.config import Config, Environment, parse_config
+from bot.config import Config, parse_config
+from bot.config_sections import Environment
 from bot.errors import CommandError, ConfigError
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bot import deploy_parsers as parse
-from bot.config import DeploysConfig, parse_config
+from bot.config import parse_config
+from bot.config_sections import DeploysConfig
 from bot.deploy_parsers import DeployReport, Ignored, next_status, parse_time
 from bot.errors import ConfigError, InputError
 

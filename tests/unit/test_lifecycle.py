@@ -12,7 +12,7 @@ import pytest
 
 from bot import blocks_lifecycle as blocks
 from bot import lifecycle as flow
-from bot.config import LifecycleConfig, TtlPolicy
+from bot.config_sections import LifecycleConfig, TtlPolicy
 from bot.errors import CommandError
 from bot.ttl import Override, matching_policy, resolve
 from tests.unit.snapshot import check_message

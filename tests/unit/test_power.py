@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import PowerSchedule
+from bot.config_sections import PowerSchedule
 from bot.power import last_event
 
 BERLIN = ZoneInfo("Europe/Berlin")
