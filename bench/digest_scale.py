@@ -60,7 +60,7 @@ from sqlmodel import Session  # noqa: E402
 
 from bot.config import Config, Team  # noqa: E402
 from bot.digests import WINDOW_DAYS, Built, load_all  # noqa: E402
-from bot.lifecycle_run import sync  # noqa: E402
+from bot.lifecycle_sync import sync  # noqa: E402
 from storage import rollup  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.models import Anomaly, CostDaily, Resource, Saving  # noqa: E402

@@ -8,7 +8,7 @@ one, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/finops_bench — its sche
 never point it at data you keep, and a database named ``test`` is refused) with N resources,
 each with a TTL tag or a policy max age, spread over the past and next 60 days. Then it times:
 
-  sync    bot.lifecycle_run.sync: every resource's TTL resolved, its workflow started (what an
+  sync    bot.lifecycle_sync.sync: every resource's TTL resolved, its workflow started (what an
           ingest pays; reported, no target)
   sweep   storage.lifecycle.due: the open workflows whose next step is due and unclaimed, as
           the sweeper reads them (target <= 1 s)
@@ -39,7 +39,7 @@ from sqlmodel import Session  # noqa: E402
 
 from bot.config import Config, Team  # noqa: E402
 from bot.config_sections import TtlPolicy  # noqa: E402
-from bot.lifecycle_run import sync  # noqa: E402
+from bot.lifecycle_sync import sync  # noqa: E402
 from storage import lifecycle  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.models import Resource  # noqa: E402

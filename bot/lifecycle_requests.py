@@ -20,7 +20,8 @@ from bot.blocks_kit import Message, text_message
 from bot.config import Config
 from bot.errors import CommandError
 from bot.identity import resolve_slack_ids
-from bot.lifecycle_run import dm, run_step, sync, to_admins, ttl_of, view_of
+from bot.lifecycle_run import dm, run_step, to_admins, view_of
+from bot.lifecycle_sync import sync, ttl_of
 from bot.services import Services
 from storage import audit, lifecycle, resources
 from storage.db import session_scope

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot import lifecycle_run
+from bot import lifecycle_sync
 from bot.config import Config
 from bot.owners import OwnerMapper
 from providers.base import CostBatch, CostSource
@@ -59,7 +59,7 @@ def store_batch(
         touched += resources.upsert_from_inventory(session, items=batch.inventory, today=now.date())
     changed = reassign_owners(session, config=config)
     replaced = costs.replace_costs(session, rows=batch.rows)
-    lifecycle_run.sync(session, config=config, now=now)  # new resources, new or changed TTL tags
+    lifecycle_sync.sync(session, config=config, now=now)  # new resources, new or changed TTL tags
     # digests run after the ingest and read the last two weeks per resource from this snapshot
     rollup.refresh_recent(session, as_of=now.date() - timedelta(days=1))
     days = [p for span in replaced.periods.values() for p in span]
