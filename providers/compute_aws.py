@@ -26,7 +26,7 @@ EBS volumes have no power state; one that exists is billed, so ``creating`` is p
 ``available`` (detached) and ``in-use`` are running, ``deleting`` is deleting, ``deleted`` is
 terminated, ``error`` is other.
 
-Errors go through ``providers.aws.translate_error``. Throttling (``RequestLimitExceeded``,
+Errors go through ``providers.aws_common.translate_error``. Throttling (``RequestLimitExceeded``,
 ``Throttling``...) is retried by botocore's "standard" mode with exponential backoff for
 ``max_attempts`` calls in all; still throttled after that is ``ProviderThrottled``.
 """
@@ -42,7 +42,7 @@ from botocore.exceptions import ClientError
 
 from bot.config import AwsAccount
 from bot.errors import ProviderError, ResourceGone
-from providers.aws import AwsClients, resource_id_from_arn, translate_error
+from providers.aws_common import AwsClients, resource_id_from_arn, translate_error
 from providers.compute import Action, LiveResource, Metered
 
 INSTANCE_STATES = {

@@ -17,14 +17,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from bot.config import AwsAccount
 from bot.errors import ConfigError, InputError, ProviderAuthError, ProviderError, ProviderThrottled
-from providers.aws import (
-    AwsSource,
-    ce_time_period,
-    default_period,
-    resource_id_from_arn,
-    select_data_keys,
-    translate_error,
-)
+from providers.aws import AwsSource, ce_time_period, default_period, select_data_keys
+from providers.aws_common import resource_id_from_arn, translate_error
 from providers.base import CostSource, Inventory, load_factory
 from tests.conftest import free_port
 from tests.fakes import aws as moto_fakes
