@@ -25,6 +25,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from bot.config import AwsAccount
+from providers.aws import AwsSource
 from tests.fakes.http import Call, FakeServer, Reply
 
 DEFAULT_ACCOUNT = "123456789012"  # the account moto's STS reports for any credentials
@@ -198,3 +200,26 @@ class MotoProxy(FakeServer):
     def actions(self) -> list[str]:
         """The EC2 actions received, in order."""
         return [action_of(c) for c in self.calls]
+
+
+def account(server: MotoServer, **fields: Any) -> AwsAccount:
+    """A configured AWS account named prod whose endpoint is the moto server."""
+    return AwsAccount(provider="aws", name="prod", endpoint_url=server.endpoint_url, **fields)
+
+
+@pytest.fixture
+def source_for(aws: MotoServer) -> Iterator[Any]:
+    """Makes ``AwsSource``s of the prod account (one attempt per call unless told), closed after
+    the test; options as AwsSource takes them, other keywords are account fields."""
+    made: list[AwsSource] = []
+
+    def make(**fields: Any) -> AwsSource:
+        options = {k: fields.pop(k) for k in ("session", "max_attempts", "clock") if k in fields}
+        options.setdefault("max_attempts", 1)
+        source = AwsSource(account(aws, **fields), **options)
+        made.append(source)
+        return source
+
+    yield make
+    for source in made:
+        source.close()
