@@ -1,5 +1,6 @@
-"""cost_day_digest: a digest per (provider, billing account, day), so a re-ingest skips the
-days that did not change
+"""cost_day_digest: a digest per (provider, billing account, day) to skip unchanged days
+
+A re-ingest leaves a day whose new rows have the same digest as they are.
 
 Revision ID: 0012
 Revises: 0011
