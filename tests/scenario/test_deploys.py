@@ -5,179 +5,59 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Callable, Iterator
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
-from pydantic import SecretStr
-from sqlalchemy import func, select
-from sqlmodel import Session, col
 
 from app import build_asgi
-from bot import deploy_parsers, envs
-from bot.config_sections import DeploysConfig
+from bot import deploy_parsers
 from bot.deploys import receive
 from bot.deploys_effects import run_deploy_effects
 from bot.jobs import run_job
 from bot.services import Services
-from providers.scm import GitHubClient, GitLabClient
-from storage.db import session_scope
-from storage.models import ProcessedEvent
-from storage.models_envs import Deploy
+from providers.scm import GitHubClient
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack
+from tests.scenario import deploys_harness as harness
+from tests.scenario.deploys_harness import (
+    CHANNEL,
+    GITHUB_SECRET,
+    GITHUB_SHA,
+    GITLAB_SHA,
+    JENKINS_SHA,
+    JENKINS_TOKEN,
+    Sender,
+    book,
+    counts,
+    settle,
+    stored_deploys,
+    texts,
+    wait,
+    webhook,
+)
 from tests.scenario.harness import SlackClientSim, failing, github_headers, serve
 
-DATA = Path(__file__).parents[1] / "data" / "webhooks"
-GITHUB_SECRET, GITLAB_TOKEN, JENKINS_TOKEN = "gh-hook-secret", "gl-hook-token", "jk-hook-token"
-GITHUB_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
-GITLAB_SHA = "279484c09fbe69ededfced8c1bb6e6d24616b468"
-JENKINS_SHA = "9b1f6c2d0e8a4f3b7c5d1e2f3a4b5c6d7e8f9a0b"
-CHANNEL = "#environments"
-
-
-def _load(name: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads((DATA / name).read_text())
-    return payload
-
-
-class Sender:
-    """Posts webhooks to the running app the way each CI system does."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.http = httpx.Client(timeout=10)
-
-    def github(self, payload: dict[str, Any] | bytes, *, event: str, delivery: str,
-               secret: str = GITHUB_SECRET) -> httpx.Response:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = github_headers(body, secret=secret, event=event, delivery=delivery)
-        return self.http.post(f"{self.base_url}/webhooks/github", content=body, headers=headers)
-
-    def gitlab(self, payload: dict[str, Any] | bytes, *, uuid: str,
-               token: str = GITLAB_TOKEN) -> httpx.Response:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = {"X-Gitlab-Event": "Deployment Hook", "X-Gitlab-Token": token,
-                   "X-Gitlab-Event-UUID": uuid, "Idempotency-Key": uuid,
-                   "Content-Type": "application/json"}
-        return self.http.post(f"{self.base_url}/webhooks/gitlab", content=body, headers=headers)
-
-    def jenkins(self, payload: dict[str, Any] | bytes, *,
-                authorization: str = f"Bearer {JENKINS_TOKEN}") -> httpx.Response:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = {"Authorization": authorization, "Content-Type": "application/json"}
-        return self.http.post(f"{self.base_url}/webhooks/jenkins", content=body,
-                              headers=headers)
-
-
-@pytest.fixture
-def fake_github() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as fake:
-        fake.add_commit("Codertocat/Hello-World", GITHUB_SHA,
-                        "Deploy the new greeting\n\nLonger explanation.", pulls=(7,))
-        yield fake
-        fake.assert_clean()
-
-
-@pytest.fixture
-def fake_gitlab() -> Iterator[FakeGitLab]:
-    with FakeGitLab() as fake:
-        yield fake
-        fake.assert_clean()
-
-
-@pytest.fixture
-def configured(services: Services, fake_github: FakeGitHub, fake_gitlab: FakeGitLab) -> Services:
-    """Webhook secrets, GitLab's `staging` is staging-2, a deploy workflow, CI logins."""
-    config = services.config
-    environments = [e.model_copy(update={"deploy_names": ["staging"]}) if e.name == "staging-2"
-                    else e for e in config.environments]
-    deploys = DeploysConfig(users={"Codertocat": "carol@example.com"}, pr_comments=True,
-                            github_workflows={"test.yml": "qa"},
-                            github_api_url=fake_github.api_url)
-    services.config = config.model_copy(update={"environments": environments,
-                                                "deploys": deploys})
-    services.settings = services.settings.model_copy(update={
-        "github_webhook_secret": SecretStr(GITHUB_SECRET),
-        "gitlab_webhook_token": SecretStr(GITLAB_TOKEN),
-        "jenkins_webhook_token": SecretStr(JENKINS_TOKEN)})
-    services.scm = {
-        "github": GitHubClient(fake_github.token, base_url=fake_github.api_url, retry=False,
-                               pause=0),
-        "gitlab": GitLabClient(fake_gitlab.url, fake_gitlab.token, retry=False)}
-    return services
-
-
-@pytest.fixture
-def send(configured: Services) -> Iterator[Sender]:
-    with serve(build_asgi(configured)) as base_url:
-        sender = Sender(base_url)
-        yield sender
-        sender.http.close()
-    _settle(configured)
-
-
-def _wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert result, "condition not reached"
-    return result
-
-
-def _settle(services: Services) -> None:
-    """Wait until no deploy has effects pending (the answers' background tasks are done)."""
-    def done() -> bool:
-        with Session(services.engine) as session:
-            return not session.scalars(select(Deploy).where(
-                col(Deploy.effects_pending).is_(True))).first()
-    _wait(done)
-
-
-def _deploys(services: Services) -> list[Deploy]:
-    with Session(services.engine) as session:
-        return list(session.scalars(select(Deploy).order_by(col(Deploy.id))))
-
-
-def _counts(services: Services) -> tuple[int, int]:
-    with Session(services.engine) as session:
-        return (session.scalar(select(func.count()).select_from(Deploy)) or 0,
-                session.scalar(select(func.count()).select_from(ProcessedEvent)) or 0)
-
-
-def _book(services: Services, env: str, email: str, user_id: str) -> None:
-    with session_scope(services.engine) as session:
-        outcome = envs.book(session, config=services.config,
-                            env=envs.environment(services.config, env),
-                            until=services.now() + timedelta(days=1), ticket="OPS-7",
-                            actor=envs.Actor(email=email, user_id=user_id, origin="slack"),
-                            now=services.now())
-    assert outcome.ok
-
-
-def _texts(fake: FakeSlack, channel: str, needle: str) -> list[str]:
-    return [m.text for m in fake.messages(channel) if needle in m.text]
+# the deploy fixtures, bound here so that pytest finds them
+fake_github = harness.fake_github
+fake_gitlab = harness.fake_gitlab
+configured = harness.configured
+send = harness.send
 
 
 def test_each_source_lands_in_the_environment_history(send: Sender, configured: Services,
                                                       fake_slack: FakeSlack) -> None:
-    status = _load("github/deployment_status.json")
+    status = webhook("github/deployment_status.json")
     assert send.github(status, event="deployment_status", delivery="d-1").json()[
         "status"] == "ok"
-    gitlab = send.gitlab(_load("gitlab/deployment_success.json"), uuid="u-1")
+    gitlab = send.gitlab(webhook("gitlab/deployment_success.json"), uuid="u-1")
     assert gitlab.status_code == 200 and gitlab.json()["environment"] == "staging-2"
-    run = send.github(_load("github/workflow_run.json"), event="workflow_run", delivery="d-2")
+    run = send.github(webhook("github/workflow_run.json"), event="workflow_run", delivery="d-2")
     assert run.json()["environment"] == "qa"
     for phase in ("started", "completed", "finalized"):
-        assert send.jenkins(_load(f"jenkins/{phase}.json")).status_code == 200
-    _settle(configured)
+        assert send.jenkins(webhook(f"jenkins/{phase}.json")).status_code == 200
+    settle(configured)
 
-    rows = {(r.source, r.env): r for r in _deploys(configured)}
+    rows = {(r.source, r.env): r for r in stored_deploys(configured)}
     assert len(rows) == 4
     github = rows[("github", "production")]
     assert (github.sha, github.status, github.known_env) == (GITHUB_SHA, "success", False)
@@ -199,23 +79,23 @@ def test_each_source_lands_in_the_environment_history(send: Sender, configured: 
     assert jenkins.url == "http://jenkins.example.com:8080/job/deploy-web/42/"
 
     # the environments' channel got one line per finished deploy into a known environment
-    assert len(_texts(fake_slack, CHANNEL, "staging-2: success")) == 1
-    assert len(_texts(fake_slack, CHANNEL, "qa: failure")) == 1
-    assert not _texts(fake_slack, CHANNEL, "production")
+    assert len(texts(fake_slack, CHANNEL, "staging-2: success")) == 1
+    assert len(texts(fake_slack, CHANNEL, "qa: failure")) == 1
+    assert not texts(fake_slack, CHANNEL, "production")
 
 
 def test_env_shows_deploys_and_admins_see_unknown_environments(
         send: Sender, configured: Services, fake_slack: FakeSlack) -> None:
-    send.gitlab(_load("gitlab/deployment_success.json"), uuid="u-1")
-    send.github(_load("github/deployment_status.json"), event="deployment_status",
+    send.gitlab(webhook("gitlab/deployment_success.json"), uuid="u-1")
+    send.github(webhook("github/deployment_status.json"), event="deployment_status",
                 delivery="d-1")
-    _settle(configured)
+    settle(configured)
     sim = SlackClientSim(send.base_url)
 
     def ask(text: str, user: str) -> str:
         url = fake_slack.response_url()
         assert sim.command(text, user_id=user, response_url=url).status_code == 200
-        reply = _wait(lambda: next((r for r in fake_slack.replies if r.url == url), None))
+        reply = wait(lambda: next((r for r in fake_slack.replies if r.url == url), None))
         return json.dumps(reply.payload["blocks"])
 
     card = ask("env staging-2", "U0BOB")
@@ -228,7 +108,7 @@ def test_env_shows_deploys_and_admins_see_unknown_environments(
 
 def test_forged_replayed_and_malformed_requests_change_nothing(send: Sender,
                                                                configured: Services) -> None:
-    payload = _load("github/deployment_status.json")
+    payload = webhook("github/deployment_status.json")
     body = json.dumps(payload).encode()
     assert send.github(body, event="deployment_status", delivery="x", secret="wrong"
                        ).status_code == 401
@@ -246,93 +126,93 @@ def test_forged_replayed_and_malformed_requests_change_nothing(send: Sender,
     huge = json.dumps(dict(payload, padding="x" * 1_100_000)).encode()
     assert send.github(huge, event="deployment_status", delivery="x").status_code == 413
 
-    gitlab = _load("gitlab/deployment_success.json")
+    gitlab = webhook("gitlab/deployment_success.json")
     assert send.gitlab(gitlab, uuid="g", token="guess").status_code == 401
     assert send.gitlab({k: v for k, v in gitlab.items() if k != "deployment_id"},
                        uuid="g").status_code == 400
-    jenkins = _load("jenkins/completed.json")
+    jenkins = webhook("jenkins/completed.json")
     assert send.jenkins(jenkins, authorization="Bearer guess").status_code == 401
     assert send.jenkins(jenkins, authorization="").status_code == 401
     assert send.jenkins({"name": "deploy-web", "build": {"phase": "STARTED"}}
                         ).status_code == 400
     assert send.jenkins(b"[]").status_code == 400
-    assert _counts(configured) == (0, 0)
+    assert counts(configured) == (0, 0)
 
-    star = send.github(_load("github/star.json"), event="star", delivery="s-1")
+    star = send.github(webhook("github/star.json"), event="star", delivery="s-1")
     assert star.status_code == 200 and star.json()["status"] == "ignored"
     queued = json.loads(json.dumps(jenkins))
     queued["build"]["phase"] = "QUEUED"
     assert send.jenkins(queued).json()["status"] == "ignored"
-    assert _counts(configured) == (0, 0)
+    assert counts(configured) == (0, 0)
 
 
 def test_webhooks_without_configured_secrets_are_refused(services: Services) -> None:
     with serve(build_asgi(services)) as base_url:  # no webhook secret or token set
         sender = Sender(base_url)
-        assert sender.github(_load("github/deployment.json"), event="deployment",
+        assert sender.github(webhook("github/deployment.json"), event="deployment",
                              delivery="d").status_code == 401
-        assert sender.gitlab(_load("gitlab/deployment_success.json"), uuid="u").status_code \
+        assert sender.gitlab(webhook("gitlab/deployment_success.json"), uuid="u").status_code \
             == 401
-        assert sender.jenkins(_load("jenkins/started.json")).status_code == 401
+        assert sender.jenkins(webhook("jenkins/started.json")).status_code == 401
         sender.http.close()
-    assert _counts(services) == (0, 0)
+    assert counts(services) == (0, 0)
 
 
 def test_duplicates_are_recorded_once(send: Sender, configured: Services) -> None:
-    payload = _load("github/deployment.json")
+    payload = webhook("github/deployment.json")
     first = send.github(payload, event="deployment", delivery="dup-1")
     again = send.github(payload, event="deployment", delivery="dup-1")
     assert first.json()["status"] == "ok" and again.json()["status"] == "duplicate"
-    gitlab = _load("gitlab/deployment_success.json")
+    gitlab = webhook("gitlab/deployment_success.json")
     assert send.gitlab(gitlab, uuid="same").json()["status"] == "ok"
     assert send.gitlab(gitlab, uuid="same").json()["status"] == "duplicate"
-    started = _load("jenkins/started.json")
+    started = webhook("jenkins/started.json")
     assert send.jenkins(started).json()["status"] == "ok"
     assert send.jenkins(started).json()["status"] == "duplicate"
-    assert _counts(configured) == (3, 3)
-    _settle(configured)
+    assert counts(configured) == (3, 3)
+    settle(configured)
 
 
-def test_a_webhook_that_finds_the_database_down_gets_503_and_its_retry_counts(
+def test_a_webhook_that_finds_the_database_down_gets_503_and_its_retrycounts(
         send: Sender, configured: Services) -> None:
-    payload = _load("github/deployment.json")
+    payload = webhook("github/deployment.json")
     with failing(configured.engine, lambda sql: sql.startswith("INSERT INTO deploy")) as failed:
         down = send.github(payload, event="deployment", delivery="retry-1")
-        gitlab = send.gitlab(_load("gitlab/deployment_success.json"), uuid="retry-2")
+        gitlab = send.gitlab(webhook("gitlab/deployment_success.json"), uuid="retry-2")
     assert failed
     for response in (down, gitlab):
         assert response.status_code == 503 and response.headers["Retry-After"] == "30"
         assert response.json()["status"] == "database unavailable"
-    assert _counts(configured) == (0, 0)  # neither the deploy nor its delivery id was kept
+    assert counts(configured) == (0, 0)  # neither the deploy nor its delivery id was kept
     # the sender's retry, same delivery id, is recorded (not taken for a duplicate)
     assert send.github(payload, event="deployment", delivery="retry-1").json()["status"] == "ok"
     assert send.github(payload, event="deployment", delivery="retry-1").json()["status"] == (
         "duplicate")
-    assert _counts(configured) == (1, 1)
-    _settle(configured)
+    assert counts(configured) == (1, 1)
+    settle(configured)
 
 
 def test_deploys_into_a_booked_environment_warn_once(send: Sender, configured: Services,
                                                      fake_slack: FakeSlack,
                                                      fake_github: FakeGitHub) -> None:
-    _book(configured, "staging-1", "bob@example.com", "U0BOB")
-    created = _load("github/deployment.json")
+    book(configured, "staging-1", "bob@example.com", "U0BOB")
+    created = webhook("github/deployment.json")
     created["deployment"]["environment"] = "staging-1"
-    status = _load("github/deployment_status.json")
+    status = webhook("github/deployment_status.json")
     status["deployment"]["environment"] = "staging-1"
     assert send.github(created, event="deployment", delivery="b-1").status_code == 200
     assert send.github(status, event="deployment_status", delivery="b-2").status_code == 200
     assert send.github(status, event="deployment_status", delivery="b-2").json()[
         "status"] == "duplicate"
-    _settle(configured)
+    settle(configured)
     assert run_deploy_effects(configured) == 0  # nothing left to do, nothing sent again
 
-    holder = _texts(fake_slack, "D0BOB", "is deploying to staging-1")
-    deployer = _texts(fake_slack, "D0CAROL", "staging-1 is booked by bob@example.com")
+    holder = texts(fake_slack, "D0BOB", "is deploying to staging-1")
+    deployer = texts(fake_slack, "D0CAROL", "staging-1 is booked by bob@example.com")
     assert len(holder) == 1 and len(deployer) == 1
     warning = json.dumps([m.blocks for m in fake_slack.messages("D0BOB")])
     assert "<@U0CAROL>" in warning and "`f95f852`" in warning
-    assert len(_texts(fake_slack, CHANNEL, "staging-1: success")) == 1
+    assert len(texts(fake_slack, CHANNEL, "staging-1: success")) == 1
     comments = fake_github.comments("Codertocat/Hello-World", 7)
     assert len(comments) == 1
     assert "**staging-1**" in comments[0] and "booked by bob@example.com" in comments[0]
@@ -341,80 +221,80 @@ def test_deploys_into_a_booked_environment_warn_once(send: Sender, configured: S
 
 def test_a_failed_deploy_into_a_booked_environment_tells_the_holder_once(
         send: Sender, configured: Services, fake_slack: FakeSlack) -> None:
-    _book(configured, "qa", "alice@example.com", "U0ALICE")
+    book(configured, "qa", "alice@example.com", "U0ALICE")
     for phase in ("started", "completed", "finalized", "completed"):
-        assert send.jenkins(_load(f"jenkins/{phase}.json")).status_code == 200
-    _settle(configured)
-    assert len(_texts(fake_slack, "D0ALICE", "A deploy into qa failed")) == 1
-    assert len(_texts(fake_slack, "D0ALICE", "is deploying to qa")) == 1
-    assert len(_texts(fake_slack, "D0CAROL", "qa is booked by alice@example.com")) == 1
+        assert send.jenkins(webhook(f"jenkins/{phase}.json")).status_code == 200
+    settle(configured)
+    assert len(texts(fake_slack, "D0ALICE", "A deploy into qa failed")) == 1
+    assert len(texts(fake_slack, "D0ALICE", "is deploying to qa")) == 1
+    assert len(texts(fake_slack, "D0CAROL", "qa is booked by alice@example.com")) == 1
 
 
 def test_the_holder_deploying_is_not_warned_and_late_phases_do_not_reopen(
         send: Sender, configured: Services, fake_slack: FakeSlack) -> None:
-    _book(configured, "qa", "carol@example.com", "U0CAROL")  # the Jenkins DEPLOYER
-    assert send.jenkins(_load("jenkins/completed.json")).status_code == 200
-    assert send.jenkins(_load("jenkins/started.json")).status_code == 200  # arrives late
-    _settle(configured)
-    [row] = _deploys(configured)
+    book(configured, "qa", "carol@example.com", "U0CAROL")  # the Jenkins DEPLOYER
+    assert send.jenkins(webhook("jenkins/completed.json")).status_code == 200
+    assert send.jenkins(webhook("jenkins/started.json")).status_code == 200  # arrives late
+    settle(configured)
+    [row] = stored_deploys(configured)
     assert row.status == "failure" and row.finished_at is not None
-    assert not _texts(fake_slack, "D0CAROL", "is deploying")
-    assert len(_texts(fake_slack, "D0CAROL", "A deploy into qa failed")) == 1
+    assert not texts(fake_slack, "D0CAROL", "is deploying")
+    assert len(texts(fake_slack, "D0CAROL", "A deploy into qa failed")) == 1
 
 
 def test_enrichment_survives_unknown_commits_and_bad_tokens(
         send: Sender, configured: Services, fake_gitlab: FakeGitLab,
         fake_github: FakeGitHub) -> None:
-    payload = _load("gitlab/deployment_success.json")
+    payload = webhook("gitlab/deployment_success.json")
     payload.pop("commit_title")
     assert send.gitlab(payload, uuid="no-title").status_code == 200
-    _settle(configured)
-    [row] = _deploys(configured)
+    settle(configured)
+    [row] = stored_deploys(configured)
     assert row.title == ""  # the fake GitLab has no such commit: 404, remembered
     assert fake_gitlab.calls_to("GET", "/repository/commits/")
 
     configured.scm["github"] = GitHubClient("revoked", base_url=fake_github.api_url,
                                             retry=False, pause=0)
-    status = _load("github/deployment_status.json")
+    status = webhook("github/deployment_status.json")
     assert send.github(status, event="deployment_status", delivery="t-1").status_code == 200
-    _settle(configured)
-    github = next(r for r in _deploys(configured) if r.source == "github")
+    settle(configured)
+    github = next(r for r in stored_deploys(configured) if r.source == "github")
     assert github.status == "success" and github.title is None  # recorded all the same
 
 
 def test_a_failed_message_after_the_answer_leaves_the_deploy_recorded(
         send: Sender, configured: Services, fake_slack: FakeSlack) -> None:
     fake_slack.fail("chat.postMessage", error="channel_not_found")
-    response = send.gitlab(_load("gitlab/deployment_success.json"), uuid="slow")
+    response = send.gitlab(webhook("gitlab/deployment_success.json"), uuid="slow")
     assert response.status_code == 200 and response.json()["pending_effects"] is True
-    _settle(configured)
-    [row] = _deploys(configured)
+    settle(configured)
+    [row] = stored_deploys(configured)
     assert row.status == "success" and not row.effects_pending
-    assert not _texts(fake_slack, CHANNEL, "staging-2")  # the failure is recorded, not retried
+    assert not texts(fake_slack, CHANNEL, "staging-2")  # the failure is recorded, not retried
     assert run_deploy_effects(configured) == 0
 
 
 def test_jenkins_accepts_basic_auth_with_the_token_as_password(send: Sender,
                                                                configured: Services) -> None:
     basic = base64.b64encode(f"jenkins:{JENKINS_TOKEN}".encode()).decode()
-    assert send.jenkins(_load("jenkins/started.json"),
+    assert send.jenkins(webhook("jenkins/started.json"),
                         authorization=f"Basic {basic}").json()["status"] == "ok"
     wrong = base64.b64encode(b"jenkins:nope").decode()
-    assert send.jenkins(_load("jenkins/completed.json"),
+    assert send.jenkins(webhook("jenkins/completed.json"),
                         authorization=f"Basic {wrong}").status_code == 401
-    _settle(configured)
+    settle(configured)
 
 
 def test_the_deploys_job_finishes_what_an_interrupted_answer_left(configured: Services,
                                                                   fake_slack: FakeSlack) -> None:
-    report = deploy_parsers.gitlab("Deployment Hook", _load("gitlab/deployment_success.json"),
+    report = deploy_parsers.gitlab("Deployment Hook", webhook("gitlab/deployment_success.json"),
                                    configured.config.deploys)
     assert isinstance(report, deploy_parsers.DeployReport)
     # recorded, and the process stopped before its after-the-answer work ran
     assert receive(configured, source="gitlab", delivery="u-9", report=report)[
         "pending_effects"] is True
-    assert not _texts(fake_slack, CHANNEL, "staging-2")
+    assert not texts(fake_slack, CHANNEL, "staging-2")
     assert run_job(configured, "deploys") == "1 deploys' effects run"
-    assert len(_texts(fake_slack, CHANNEL, "staging-2: success")) == 1
+    assert len(texts(fake_slack, CHANNEL, "staging-2: success")) == 1
     assert run_job(configured, "deploys") == "0 deploys' effects run"
-    assert len(_texts(fake_slack, CHANNEL, "staging-2: success")) == 1
+    assert len(texts(fake_slack, CHANNEL, "staging-2: success")) == 1
