@@ -203,7 +203,7 @@ def _run_ours(path: Path, full: bool) -> dict[str, Any]:
             if full:  # what `finops-bot ingest` stores: costs, resources, owners, rollups
                 store_batch(session, batch, config=config, now=datetime.now(UTC))
             else:
-                replace_costs(session, rows=batch.rows)
+                replace_costs(session, rows=batch.rows, digests=batch.day_digests)
         written = time.perf_counter()
         engine.dispose()
     return {

@@ -58,7 +58,7 @@ def store_batch(
     if batch.inventory:
         touched += resources.upsert_from_inventory(session, items=batch.inventory, today=now.date())
     changed = reassign_owners(session, config=config)
-    replaced = costs.replace_costs(session, rows=batch.rows)
+    replaced = costs.replace_costs(session, rows=batch.rows, digests=batch.day_digests)
     lifecycle_sync.sync(session, config=config, now=now)  # new resources, new or changed TTL tags
     # digests run after the ingest and read the last two weeks per resource from this snapshot
     rollup.refresh_recent(session, as_of=now.date() - timedelta(days=1))

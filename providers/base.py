@@ -7,7 +7,7 @@ imports google or azure.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
@@ -24,6 +24,10 @@ class CostBatch:
     rows: Sequence[DailyCost]
     lines_read: int = 0
     inventory: Sequence[InventoryItem] = field(default_factory=tuple)
+    # A source that can digest its days cheaply gives one per (provider, billing account, day)
+    # of its rows, over exactly those rows; storage digests the days without one itself
+    # (storage.costs.replace_costs).
+    day_digests: Mapping[tuple[str, str, date], str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -52,7 +52,12 @@ def _metric_column(metric: str) -> Any:
     }[metric]
 
 
-def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResult:
+def replace_costs(
+    session: Session,
+    *,
+    rows: Sequence[DailyCost],
+    digests: Mapping[tuple[str, str, date], str] | None = None,
+) -> ReplaceResult:
     """Replace, per (provider, billing account), every stored day in the rows' period.
 
     Re-ingesting a period never double counts, and late data for the last days updates them.
@@ -60,7 +65,12 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
     month-to-date export read again every few hours brings back mostly what is stored, and
     rewriting it all would hold the database's write lock as long again. The caller's
     transaction makes it atomic.
+
+    ``digests`` are the source's own digests of some days' rows (``CostBatch.day_digests``);
+    the other days are digested here. The two kinds never equal each other, so a day digested
+    the other way than last time is rewritten once.
     """
+    given = digests or {}
     periods: dict[tuple[str, str], tuple[date, date]] = {}
     by_day: dict[tuple[str, str, date], list[DailyCost]] = defaultdict(list)
     for row in rows:
@@ -70,7 +80,7 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
         by_day[(*key, row.day)].append(row)
     deleted = kept = 0
     rewrite: set[tuple[str, str, date]] = set()
-    digests: list[tuple[str, str, date, str]] = []
+    new_digests: list[tuple[str, str, date, str]] = []
     for (provider, account), (lo, hi) in periods.items():
         scope = (col(CostDayDigest.provider) == provider,
                  col(CostDayDigest.billing_account_id) == account)  # fmt: skip
@@ -83,21 +93,22 @@ def replace_costs(session: Session, *, rows: Sequence[DailyCost]) -> ReplaceResu
         for offset in range((hi - lo).days + 1):
             day = lo + timedelta(days=offset)
             day_rows = by_day.get((provider, account, day), [])
-            digest = _digest(day_rows) if day_rows else None
+            digest = (given.get((provider, account, day)) or _digest(day_rows)
+                      if day_rows else None)  # fmt: skip
             if digest is not None and stored.get(day) == digest:
                 kept += len(day_rows)
                 continue
             days.append(day)  # changed, new, or no longer in the source: rewritten
             rewrite.add((provider, account, day))
             if digest is not None:
-                digests.append((provider, account, day, digest))
+                new_digests.append((provider, account, day, digest))
         for chunk in in_lists(days):
             result = session.execute(delete(CostDaily).where(
                 col(CostDaily.provider) == provider, col(CostDaily.billing_account_id) == account,
                 col(CostDaily.day).in_(chunk)))  # fmt: skip
             deleted += int(getattr(result, "rowcount", 0) or 0)
             session.execute(delete(CostDayDigest).where(*scope, col(CostDayDigest.day).in_(chunk)))
-    insert_rows(session, _DIGESTS, _DIGEST_COLUMNS, digests)
+    insert_rows(session, _DIGESTS, _DIGEST_COLUMNS, new_digests)
     # in the rows' own order (by resource, then day, from the file sources): the indexes on
     # resource and name are then filled mostly in order
     insert_rows(session, _COST_DAILY, _COST_COLUMNS,

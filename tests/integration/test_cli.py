@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from handlers.cli import main
-from storage.models import CostDaily
+from storage.models import CostDaily, CostDayDigest
 from tests.conftest import DATA, free_port
 
 SAMPLE = DATA / "focus-sample" / "focus_sample.csv"
@@ -63,6 +63,9 @@ def test_reingest_never_double_counts(env: Engine, capsys: pytest.CaptureFixture
     assert main(["ingest", str(SAMPLE)]) == 0
     assert _rows(env) == count
     assert f" 0 replaced, {count} unchanged," in capsys.readouterr().out  # nothing rewritten
+    with Session(env) as session:  # the days were told apart by the reader's own digests
+        digests = session.execute(select(CostDayDigest.digest)).scalars().all()
+    assert digests and all(d.startswith("duckdb-hash:") for d in digests)
     rows = _report_csv(capsys, "--group-by", "service")
     assert abs(sum(float(r["cost"]) for r in rows) - SUMS["EffectiveCost"]) < 1e-5
 

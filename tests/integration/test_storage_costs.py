@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from bot.records import DailyCost
+from providers.focus import FocusFileSource
 from storage import costs
 from storage.models import CostDaily
 from tests.pg import ON_POSTGRES
@@ -180,3 +182,66 @@ def test_many_rows_are_written_whole(session: Session) -> None:
     total = costs.totals(session, start=D0, end=D0 + timedelta(days=2), group_by="day",
                          metric="BilledCost")
     assert [round(t.cost, 6) for t in total] == [round(sum(n / 100 for n in range(6000)), 6)] * 3
+
+
+# --- days digested by the source (the FOCUS reader, in DuckDB) --------------------------------
+
+_FOCUS_HEADER = ("ProviderName,BillingAccountId,ResourceId,ChargePeriodStart,BillingCurrency,"
+                 "BilledCost,EffectiveCost,ListCost,SubAccountId,SubAccountName,ServiceName,"
+                 "RegionId,ResourceName,ResourceType,Tags")  # fmt: skip
+
+
+def _focus_line(day: int, resource: str, **change: str) -> dict[str, str]:
+    line = {"ProviderName": "AWS", "BillingAccountId": "acct", "ResourceId": resource,
+            "ChargePeriodStart": f"{D0 + timedelta(days=day)} 06:00:00",
+            "BillingCurrency": "USD", "BilledCost": "1.5", "EffectiveCost": "1.25",
+            "ListCost": "2", "SubAccountId": "111", "SubAccountName": "dev",
+            "ServiceName": "EC2", "RegionId": "us-east-1", "ResourceName": f"{resource}-name",
+            "ResourceType": "Instance", "Tags": "{}"}  # fmt: skip
+    return line | change
+
+
+def _focus_batch(path: Path, lines: list[dict[str, str]]) -> Any:
+    body = [_FOCUS_HEADER] + [",".join(line[c] for c in _FOCUS_HEADER.split(",")) for line in lines]
+    path.write_text("\n".join(body) + "\n", encoding="utf-8")
+    return FocusFileSource(str(path)).fetch()
+
+
+_STORED_COLUMNS = ["ResourceId", "BillingCurrency", "BilledCost", "EffectiveCost", "ListCost",
+                   "SubAccountId", "SubAccountName", "ServiceName", "RegionId", "ResourceName",
+                   "ResourceType"]  # fmt: skip
+
+
+@pytest.mark.parametrize("column", _STORED_COLUMNS)
+def test_a_source_digest_covers_every_stored_value(session: Session, tmp_path: Path,
+                                                    column: str) -> None:
+    lines = [_focus_line(d, r) for d in range(3) for r in ("a", "b")]
+    first = _focus_batch(tmp_path / "first.csv", lines)
+    assert set(first.day_digests) == {("AWS", "acct", D0 + timedelta(days=d)) for d in range(3)}
+    costs.replace_costs(session, rows=first.rows, digests=first.day_digests)
+    session.commit()
+    before = _ids_by_day(session)
+    same = _focus_batch(tmp_path / "same.csv", lines[::-1])  # another order: the same days
+    assert same.day_digests == first.day_digests
+    changed_value = "0.5" if column.endswith("Cost") else "other"
+    lines[2] = _focus_line(1, "a", **{column: changed_value})  # day 1, resource a
+    changed = _focus_batch(tmp_path / "changed.csv", lines)
+    result = costs.replace_costs(session, rows=changed.rows, digests=changed.day_digests)
+    session.commit()
+    assert (result.deleted, result.kept) == (2, 4)
+    after = _ids_by_day(session)
+    assert [after[d] == before[d] for d in range(3)] == [True, False, True]
+
+
+def test_a_day_digested_the_other_way_is_rewritten_once(session: Session, tmp_path: Path) -> None:
+    batch = _focus_batch(tmp_path / "costs.csv", [_focus_line(d, "a") for d in range(2)])
+    costs.replace_costs(session, rows=batch.rows, digests=batch.day_digests)
+    session.commit()
+    by_storage = costs.replace_costs(session, rows=batch.rows)  # no source digests this time
+    session.commit()
+    assert (by_storage.deleted, by_storage.kept) == (2, 0)
+    assert costs.replace_costs(session, rows=batch.rows).kept == 2
+    by_source = costs.replace_costs(session, rows=batch.rows, digests=batch.day_digests)
+    assert (by_source.deleted, by_source.kept) == (2, 0)
+    session.commit()
+    assert _count(session) == 2
