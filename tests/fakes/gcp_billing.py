@@ -107,7 +107,8 @@ def export_line(
     }
 
 
-_STATUS = {
+# the google.rpc.Code name Google's REST APIs give with each HTTP status
+GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
@@ -129,7 +130,7 @@ def google_error(
     error: dict[str, Any] = {
         "code": status,
         "message": message,
-        "status": _STATUS.get(status, "UNKNOWN"),
+        "status": GOOGLE_STATUS.get(status, "UNKNOWN"),
     }
     if reason:
         error["details"] = [

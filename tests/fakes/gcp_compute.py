@@ -33,21 +33,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.gcp_billing import GOOGLE_STATUS
 from tests.fakes.http import Call, FakeServer, Reply, json_reply
 
 API = "https://www.googleapis.com/compute/v1"
 _ZONE = r"^/compute/v1/projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)"
 _INSTANCE = re.compile(_ZONE + r"/instances/(?P<instance>[^/]+)(?:/(?P<action>stop|start))?$")
 _OPERATION = re.compile(_ZONE + r"/operations/(?P<operation>[^/]+)(?P<wait>/wait)?$")
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
 # action -> (status while the operation runs, status when it is done; None: deleted)
 TRANSITIONS: dict[str, tuple[str, str | None]] = {
     "stop": ("STOPPING", "TERMINATED"),
@@ -67,7 +59,7 @@ def compute_error(
         "errors": [{"message": message, "domain": domain, "reason": reason}],
     }
     if with_status:
-        error["status"] = _STATUS.get(status, "UNKNOWN")
+        error["status"] = GOOGLE_STATUS.get(status, "UNKNOWN")
     return json_reply({"error": error}, status)
 
 
