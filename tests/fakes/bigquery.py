@@ -33,30 +33,13 @@ from typing import Any
 
 import duckdb
 
+from tests.fakes.gcp_billing import errors_reply
 from tests.fakes.http import Call, FakeServer, Reply, json_reply
 
 
 def bigquery_error(status: int, reason: str, message: str, *, domain: str = "global") -> Reply:
     """BigQuery's error JSON (``error.errors[].reason`` drives the client's retries)."""
-    statuses = {
-        400: "INVALID_ARGUMENT",
-        401: "UNAUTHENTICATED",
-        403: "PERMISSION_DENIED",
-        404: "NOT_FOUND",
-        429: "RESOURCE_EXHAUSTED",
-        500: "INTERNAL",
-        503: "UNAVAILABLE",
-    }
-    error = {"message": message, "domain": domain, "reason": reason}
-    body = {
-        "error": {
-            "code": status,
-            "message": message,
-            "errors": [error],
-            "status": statuses.get(status, "UNKNOWN"),
-        }
-    }
-    return json_reply(body, status)
+    return errors_reply(status, message, reason, domain=domain)
 
 
 class QueryError(Exception):

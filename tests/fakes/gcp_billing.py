@@ -119,6 +119,20 @@ GOOGLE_STATUS = {
 }
 
 
+def errors_reply(status: int, message: str, reason: str, *, domain: str = "global",
+                 with_status: bool = True) -> Reply:
+    """The older JSON error of Google's REST APIs (BigQuery, Compute Engine): ``errors[].reason``
+    drives the clients' retries; ``status``, the google.rpc.Code name, where the API gives it."""
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "errors": [{"message": message, "domain": domain, "reason": reason}],
+    }
+    if with_status:
+        error["status"] = GOOGLE_STATUS.get(status, "UNKNOWN")
+    return json_reply({"error": error}, status)
+
+
 def google_error(
     status: int,
     message: str,

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.gcp_billing import GOOGLE_STATUS
+from tests.fakes.gcp_billing import errors_reply
 from tests.fakes.http import Call, FakeServer, Reply, json_reply
 
 API = "https://www.googleapis.com/compute/v1"
@@ -53,14 +53,7 @@ def compute_error(
     status: int, message: str, reason: str, *, domain: str = "global", with_status: bool = False
 ) -> Reply:
     """Compute Engine's JSON error: ``errors[].reason`` (quota errors also carry ``status``)."""
-    error: dict[str, Any] = {
-        "code": status,
-        "message": message,
-        "errors": [{"message": message, "domain": domain, "reason": reason}],
-    }
-    if with_status:
-        error["status"] = GOOGLE_STATUS.get(status, "UNKNOWN")
-    return json_reply({"error": error}, status)
+    return errors_reply(status, message, reason, domain=domain, with_status=with_status)
 
 
 def _now() -> str:
