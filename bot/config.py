@@ -1,6 +1,8 @@
 """The YAML config (``FINOPS_CONFIG``): accounts, teams, owner rules, policies and gates.
 
 Loaded and validated once at start; a bad file fails with the file, the key and what is wrong.
+Accounts, teams and rules are defined here; the feature sections (policies, environments,
+schedules, gates, digest, jobs, deploys) in ``bot.config_sections``.
 """
 
 from __future__ import annotations
