@@ -10,6 +10,10 @@ subscribed URL, signed with ``X-Hub-Signature: sha256=<hex>`` and identified by
     with FakeJira() as jira:
         jira.add_issue("OPS-1")
         client = JIRA(server=jira.url, basic_auth=(jira.user, jira.token), max_retries=0)
+
+Tests take the ``fake_jira`` fixture by binding it in their module (pytest finds fixtures by
+module globals): ``fake_jira = jira_fakes.fake_jira`` after ``from tests.fakes import jira as
+jira_fakes``.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.fakes.http import Call, FakeServer, Reply, json_reply
 
@@ -224,3 +230,11 @@ class FakeJira(FakeServer):
             status = client.post(self.webhook_url or "", content=body, headers=headers).status_code
         with self._lock:
             self.deliveries.append(Delivery(payload, identifier, status))
+
+
+@pytest.fixture
+def fake_jira() -> Iterator[FakeJira]:
+    """A fake Jira for one test; at its end, every call was one the fake implements."""
+    with FakeJira() as fake:
+        yield fake
+        fake.assert_clean()

@@ -34,8 +34,11 @@ from storage import bookings
 from storage.db import session_scope
 from storage.models import AuditLog, ProcessedEvent
 from storage.models_envs import Booking
+from tests.fakes import jira as jira_fakes
 from tests.fakes.jira import FakeJira
 from tests.scenario.harness import serve
+
+fake_jira = jira_fakes.fake_jira
 
 SECRET = "jira-webhook-secret"
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -45,13 +48,6 @@ environments:
   - {name: staging, team: platform, slack_channel: "#envs"}
   - {name: qa, team: platform, jira_release_statuses: [Deployed]}
 """, source="test.yaml")
-
-
-@pytest.fixture
-def fake_jira() -> Iterator[FakeJira]:
-    with FakeJira() as fake:
-        yield fake
-        fake.assert_clean()
 
 
 @pytest.fixture

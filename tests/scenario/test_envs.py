@@ -25,19 +25,15 @@ from providers.jira import JiraClient
 from storage import bookings
 from storage.models import AuditLog
 from storage.models_envs import Booking
+from tests.fakes import jira as jira_fakes
 from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack, Reply
 from tests.scenario.harness import Clock, SlackClientSim, failing, serve, signed_headers
 
+fake_jira = jira_fakes.fake_jira
+
 CHANNEL = "#environments"
 JIRA_SECRET = "scenario-jira-secret"
-
-
-@pytest.fixture
-def fake_jira() -> Iterator[FakeJira]:
-    with FakeJira() as fake:
-        yield fake
-        fake.assert_clean()
 
 
 @pytest.fixture
