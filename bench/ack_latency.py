@@ -3,9 +3,9 @@
     python bench/ack_latency.py [--resources N] [--days N] [--clients N] [--duration S]
                                 [--no-wait] [--db PATH] [--reuse]
 
-Builds a database (SQLite in the temp dir; PostgreSQL with --database-url / DATABASE_URL, created
-if missing, schema rebuilt, ``test`` refused) with 100,000 resources and 30 days of their costs,
-then serves each app in turn in its own process under uvicorn on 127.0.0.1:
+Builds a database (``bench/ack_data.py``: SQLite in the temp dir; PostgreSQL with --database-url /
+DATABASE_URL, created if missing, schema rebuilt, ``test`` refused) with 100,000 resources and 30
+days of their costs, then serves each app in turn in its own process under uvicorn on 127.0.0.1:
   bare  slack_bolt App, same signing secret, one ``@app.command("/finops")`` that only acks,
         behind the same route (handlers.slack.slack_route: signature, then dispatch in a thread);
   ours  app.build_asgi, Web API on a loopback FakeSlack that also takes the response_url answers.
@@ -33,7 +33,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -43,84 +42,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import Engine, bindparam, create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.types import Date  # noqa: E402
-from sqlmodel import Session, col  # noqa: E402
+from ack_data import NOW, OWNERS, TEAMS, make_config, prepare, user_id  # noqa: E402
 
-from bot.config import Config, Team  # noqa: E402
-from storage import rollup  # noqa: E402
-from storage.db import make_engine, upgrade  # noqa: E402
-from storage.models import CostDaily, Resource, SlackIdentity  # noqa: E402
+from storage.db import make_engine  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
-LAST_DAY = date(2026, 11, 30)  # fixed data; the server's clock reads the day after, 10:00 UTC
-NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 SLACK_ACK_LIMIT = 3.0
-OWNERS, TEAMS = 500, 20
-SERVICES = ["AmazonEC2", "AmazonS3", "AmazonRDS", "AWSLambda", "BigQuery", "Cloud SQL",
-            "Virtual Machines", "Storage"]
-_FILL_DAY = text(
-    "INSERT INTO cost_daily (day, resource_id, provider, billing_account_id, sub_account_id, "
-    "sub_account_name, service, region, resource_name, resource_type, currency, billed_cost, "
-    "effective_cost, list_cost) "
-    "SELECT :day, resource_id, provider, 'payer', account_id, account_name, service, region, "
-    "name, resource_type, 'USD', c, c, c * 1.3 FROM (SELECT r.*, "
-    "(1 + (length(r.resource_id) * 7 + :k * 13) % 17) * 0.37 * :factor AS c "
-    "FROM resource r) AS s"
-).bindparams(bindparam("day", type_=Date))
-
-
-def make_config(n_teams: int) -> Config:
-    return Config(teams={f"team-{t:02d}": Team(budget=50_000.0, slack_channel=f"#team-{t:02d}")
-                         for t in range(n_teams)})
-
-
-def user_id(owner: int) -> str:
-    return f"U{owner:06d}"
-
-
-def populate(engine: Engine, *, n_resources: int, days: int, n_owners: int, n_teams: int,
-             seed: int) -> None:
-    """Fresh schema; resources with owners and teams, their daily costs, cached Slack ids."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    upgrade(engine)
-    rng = random.Random(seed)
-    accounts = [str(rng.randrange(10**11, 10**12)) for _ in range(40)]
-    first = LAST_DAY - timedelta(days=days - 1)
-    rows = []
-    for n in range(n_resources):
-        owner, account = rng.randrange(n_owners), rng.choice(accounts)
-        team = owner % n_teams if rng.random() < 0.95 else rng.randrange(n_teams)
-        rows.append({
-            "resource_id": f"aws:{account}:i-{n:08x}", "provider": "aws", "account_id": account,
-            "account_name": f"acct {account}", "region": "us-east-1",
-            "service": SERVICES[n % len(SERVICES)], "resource_type": "instance",
-            "name": f"svc{n % 300:03d}-{n}", "tags": "{}", "state": "running",
-            "first_seen": first, "last_seen": LAST_DAY, "owner": f"user{owner:03d}@example.com",
-            "team": f"team-{team:02d}", "owner_source": "tag:owner"})
-    with engine.begin() as conn:
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(Resource), rows[start:start + 10_000])
-        for k in range(days):
-            day = first + timedelta(days=k)
-            conn.execute(_FILL_DAY, {"day": day, "k": k,
-                                     "factor": 0.6 if day.weekday() >= 5 else 1.0})
-        conn.execute(insert(SlackIdentity), [
-            {"email": f"user{o:03d}@example.com", "user_id": user_id(o), "looked_up_at": NOW}
-            for o in range(n_owners)])
-    with Session(engine) as session:  # what an ingest keeps current (storage.rollup)
-        rollup.rebuild(session)
-        rollup.refresh_recent(session, as_of=LAST_DAY)
-        session.commit()
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
 
 
 # --- the servers (each runs in a child process: `--serve bare|ours`) -------------------------
@@ -409,49 +338,6 @@ def show(name: str, s: Stats) -> None:
         print(f"{'':<16} " + "  ".join(
             f"{verb}: p50 {_pct(v, 50) * 1000:.0f} p99 {_pct(v, 99) * 1000:.0f} ms"
             for verb, v in sorted(s.by_verb.items())))
-
-
-def _pg_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.database in (None, "", "test", "postgres"):
-        raise SystemExit(f"refusing database {parsed.database!r}: give one for this benchmark")
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                        {"d": parsed.database}).first() is None:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-    return make_engine(url)
-
-
-def prepare(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """The database URL, (re)built unless --reuse finds the requested row counts; some ids."""
-    if args.database_url:
-        engine, url = _pg_engine(args.database_url), args.database_url
-    else:
-        args.db.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm") if not args.reuse else ():
-            Path(f"{args.db}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{args.db}"
-        engine = make_engine(url)
-    want, started = (args.resources, args.resources * args.days), time.perf_counter()
-    with engine.connect() as conn:
-        have = engine.dialect.has_table(conn, "cost_daily") and (
-            conn.execute(select(func.count()).select_from(Resource)).scalar_one(),
-            conn.execute(select(func.count()).select_from(CostDaily)).scalar_one())
-    if args.reuse and have == want:
-        upgrade(engine)
-        print(f"reused {want[0]:,} resources, {want[1]:,} cost rows ({engine.dialect.name})")
-    else:
-        populate(engine, n_resources=args.resources, days=args.days, n_owners=OWNERS,
-                 n_teams=TEAMS, seed=args.seed)
-        print(f"generated {want[0]:,} resources, {want[1]:,} cost rows ({engine.dialect.name}) "
-              f"in {time.perf_counter() - started:.1f}s (not measured)")
-    with engine.connect() as conn:
-        rids = list(conn.execute(select(col(Resource.resource_id))
-                                 .order_by(col(Resource.resource_id)).limit(2000)).scalars())
-    engine.dispose()
-    return url, rids
 
 
 def main(argv: list[str] | None = None) -> int:
