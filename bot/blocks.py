@@ -33,8 +33,11 @@ def _context(text: str) -> Block:
 
 def help_message(command: str, *, error: str | None = None) -> Message:
     """The command list; with ``error`` first when the caller typed something wrong."""
+    # each command line gets the command's name; continued descriptions stay in their column
     usage = "\n".join(
-        f"{command} {line}" if not line.startswith("DURATION") else line
+        line if line.startswith("DURATION")
+        else " " * (len(command) + 1) + line if line.startswith(" ")
+        else f"{command} {line}"
         for line in USAGE.splitlines()
     )
     blocks: list[Block] = []

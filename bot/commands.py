@@ -24,14 +24,19 @@ _SLACK_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 USAGE = """\
 help                                   this list
 costs [me | team T | resource R | account A] [7d|30d|mtd]
+                                       total, change, top services and resources
+                                       (default: yours over 7d)
 anomalies                              open cost anomalies
 resources [me | @user | team T | unowned]
+                                       each resource and its owner (default: yours)
 owner R @user                          reassign a resource (team manager or admin)
 digest                                 your digest, now
 envs                                   shared environments and who holds them
 env E                                  one environment: booking, deploys, cost
-book E DURATION [JIRA-KEY]             release E
-extend (E | R) DURATION                ttl R
+book E DURATION [JIRA-KEY]             book an environment, maybe for a ticket
+release E                              give a booked environment back
+extend (E | R) DURATION                extend a booking or a resource's TTL
+ttl R                                  a resource's TTL and its next step
 pause-actions | resume-actions         stop or restart every stop/destroy (admins)
 DURATION: 30m, 4h, 3d, 1w or an ISO date/time"""
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.commands import Command, UserRef, parse
+from bot.commands import USAGE, Command, UserRef, parse
 from bot.durations import parse_span, parse_until
 from bot.errors import CommandError
 
@@ -72,6 +73,36 @@ def test_bad_text_names_the_problem(text: str, fragment: str) -> None:
     with pytest.raises(CommandError) as info:
         parse(text)
     assert fragment in str(info.value)
+
+
+def test_help_gives_each_command_a_line_and_what_it_does() -> None:
+    """Every usage line starts with a command the parser knows and says what it does, on the
+    line or on the lines under it; no description is itself a command."""
+    column = USAGE.splitlines()[0].index("this list")
+    entries: list[tuple[str, str]] = []
+    for line in USAGE.splitlines():
+        if line.startswith("DURATION"):
+            continue
+        if line.startswith(" "):  # a description continued under its command
+            assert line[:column].isspace(), line
+            command, text = entries[-1]
+            entries[-1] = (command, f"{text} {line.strip()}")
+            continue
+        command, _, text = line.partition("   ")
+        entries.append((command.strip(), text.strip()))
+    verbs = [command.split()[0] for command, _ in entries]
+    assert len(verbs) == len(set(verbs))
+    for command, text in entries:
+        assert text, f"{command}: no description"
+        with pytest.raises(CommandError):  # as "book E DURATION   release E" once did
+            parse(text)  # the description is not itself a command
+        for alternative in re.split(r"\s\|\s(?![^\[(]*[\])])", command):  # not inside [] or ()
+            try:
+                parse(alternative.split()[0])
+            except CommandError as exc:  # a usage message is fine: the verb is known
+                assert "I don't know" not in str(exc), command
+    assert set(verbs) >= {"help", "costs", "anomalies", "resources", "owner", "digest", "envs",
+                          "env", "book", "release", "extend", "ttl", "pause-actions"}
 
 
 @pytest.mark.parametrize(
