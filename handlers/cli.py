@@ -128,10 +128,14 @@ def jobs_list() -> None:
     from bot.jobs import JOBS
 
     with app.cli_services(ready=False) as services:
+        rows = []
         for job in JOBS.values():
             schedule = job.schedule(services)
             when = f"{schedule.cron} ({schedule.timezone})" if schedule else "on demand"
-            typer.echo(f"{job.name:<8} {when:<24} {job.description}")
+            rows.append((job.name, when, job.description))
+    names, whens = (max(len(row[i]) for row in rows) for i in (0, 1))
+    for name, when, description in rows:
+        typer.echo(f"{name:<{names}}  {when:<{whens}}  {description}")
 
 
 @jobs_cli.command("run")

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from bot.jobs import JOBS
 from handlers.cli import main
 from storage.models import CostDaily, CostDayDigest
 from tests.conftest import DATA, free_port
@@ -125,6 +126,13 @@ def test_jobs_list_and_run(env: Engine, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     for name in ("ingest", "assign", "scan", "digest"):
         assert name in out
+    # three columns, each starting at the same place on every line (lifecycle is the longest)
+    lines = out.splitlines()
+    assert len(lines) == len(JOBS)
+    when_at = {len(line) - len(line.split(maxsplit=1)[1]) for line in lines}
+    description_at = {line.index(job.description) for line, job in zip(lines, JOBS.values(),
+                                                                        strict=True)}
+    assert len(when_at) == 1 and len(description_at) == 1, lines
     assert main(["jobs", "run", "assign"]) == 0
     assert "assignments changed" in capsys.readouterr().out
     assert main(["jobs", "run", "nope"]) == 1
