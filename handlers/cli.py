@@ -81,9 +81,9 @@ def ingest(
 
     if not paths and provider is None:
         raise typer.BadParameter("give PATH... or --provider NAME")
+    first, last = _period(start, end)
     with app.cli_services() as services:
-        cli_ops.ingest(services, paths or [], provider, _day(start, "--start"),
-                       _day(end, "--end"))
+        cli_ops.ingest(services, paths or [], provider, first, last)
 
 
 @cli.command()
@@ -100,7 +100,7 @@ def report(
     import app
     from handlers import cli_ops
 
-    first, last = _day(start, "--start"), _day(end, "--end")
+    first, last = _period(start, end)
     assert first is not None and last is not None
     with app.cli_services() as services:
         cli_ops.report(services, first, last, group_by.value, fmt.value, metric)
@@ -169,10 +169,25 @@ def _day(value: str | None, option: str) -> date | None:
         ) from exc
 
 
+def _period(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    first, last = _day(start, "--start"), _day(end, "--end")
+    if first is not None and last is not None and last < first:
+        raise typer.BadParameter(f"{last} is before --start {first}", param_hint="--end")
+    return first, last
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: FinopsError becomes one line on stderr and exit code 1, no traceback."""
+    """Entry point: FinopsError becomes one line on stderr and exit code 1, no traceback.
+
+    The command line is parsed in Typer's standalone mode: a usage error (an unknown command, a
+    missing option, a bad value) is shown as usage plus one error line, with exit code 2, by
+    Typer itself. (Typer 0.26 and later ship their own copy of Click, so Click's exception
+    classes would not catch them.)
+    """
     try:
-        cli(args=argv, standalone_mode=False)
+        cli(args=argv, prog_name="finops-bot", standalone_mode=True)
+    except SystemExit as exc:  # standalone mode always ends here: success, usage error, Exit
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except FinopsError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
@@ -180,17 +195,6 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: the database (DATABASE_URL) cannot be used: {database_reason(exc)}",
                   markup=False, highlight=False, soft_wrap=True)
         return 1
-    except typer.Abort:
-        return 1
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 

@@ -111,6 +111,37 @@ def test_bad_files_fail_with_one_line_and_write_nothing(
     assert _rows(env) == before  # the period's previous data stays
 
 
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["report", "--start", "yesterday", "--end", "2024-09-30"],
+         ["--start", "'yesterday' is not a date (YYYY-MM-DD)"]),
+        (["report", "--start", "2024-09-30", "--end", "2024-09-01"],
+         ["--end", "2024-09-01 is before --start 2024-09-30"]),
+        (["ingest", str(SAMPLE), "--start", "2024-09-30", "--end", "2024-09-01"],
+         ["2024-09-01 is before --start 2024-09-30"]),
+        (["ingest"], ["give PATH... or --provider NAME"]),
+        (["report", "--end", "2024-09-30"], ["Missing option", "--start"]),
+        (["report", "--start", "2024-09-01", "--end", "2024-09-30", "--group-by", "planet"],
+         ["--group-by", "planet"]),
+        (["frobnicate"], ["No such command", "frobnicate"]),
+    ],
+)
+def test_usage_errors_are_usage_and_one_message_not_a_traceback(
+        env: Engine, capsys: pytest.CaptureFixture[str], args: list[str],
+        fragments: list[str]) -> None:
+    assert main(["ingest", str(SAMPLE)]) == 0
+    before = _rows(env)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Usage: finops-bot" in err
+    flat = " ".join(err.replace("│", " ").split())  # the message as one line, box and wraps gone
+    for fragment in fragments:
+        assert fragment in flat
+    assert _rows(env) == before
+
+
 def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "broken.yaml"
