@@ -220,10 +220,14 @@ def serve(services: Services, *, host: str | None = None, port: int | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python app.py [OPTIONS]`` is ``finops-bot run [OPTIONS]``; ``python app.py COMMAND ...``
+    and ``python app.py --help`` are the whole ``finops-bot`` command line."""
     from handlers.cli import main as cli_main
 
     args = sys.argv[1:] if argv is None else argv
-    return cli_main(args or ["run"])
+    if not args or args[0].startswith("-") and args[0] != "--help":
+        args = ["run", *args]
+    return cli_main(args)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,17 @@ def test_usage_errors_are_usage_and_one_message_not_a_traceback(
     assert _rows(env) == before
 
 
+def test_options_to_app_py_are_options_of_run(capsys: pytest.CaptureFixture[str]) -> None:
+    import app
+
+    assert app.main(["--port", "not-a-port"]) == 2  # refused before anything starts
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "Usage: finops-bot run" in err and "Invalid value for '--port'" in err
+    assert app.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "ingest" in out and "report" in out  # the whole command line
+
+
 def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "broken.yaml"
