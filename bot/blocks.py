@@ -32,7 +32,8 @@ def _context(text: str) -> Block:
 
 
 def help_message(command: str, *, error: str | None = None) -> Message:
-    """The command list; with ``error`` first when the caller typed something wrong."""
+    """The command list; with ``error`` first when the caller typed something the grammar does
+    not take."""
     # each command line gets the command's name; continued descriptions stay in their column
     usage = "\n".join(
         line if line.startswith("DURATION")
@@ -48,8 +49,11 @@ def help_message(command: str, *, error: str | None = None) -> Message:
     return text, blocks
 
 
-def error_message(error: str) -> Message:
-    return error, [_section(f":warning: {error}")]
+def error_message(error: str, *, command: str) -> Message:
+    """A well-formed command that cannot be done (an unknown environment, a booking that is
+    not there, a zero duration): the reason, and where the command list is, not the list."""
+    return f"{error} Try `{command} help`.", [
+        _section(f":warning: {error}"), _context(f"`{command} help` lists every command")]
 
 
 TOP_LINES = 5  # services and resources shown in a costs answer

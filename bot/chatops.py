@@ -55,12 +55,19 @@ def failure_text(error: BaseException) -> str:
 
 
 def answer(session: Session, *, config: Config, caller: Caller, text: str, now: datetime) -> Reply:
-    """The reply to command ``text``; bad input gets a short error plus help and no change."""
+    """The reply to command ``text``; bad input gets a short error and no change.
+
+    Text the grammar does not take gets the command list too; a well-formed command that
+    cannot be done (``book nope 2h``, ``release qa`` when it is free) gets only its reason.
+    """
     try:
         command = parse(text)
-        return _dispatch(session, config=config, caller=caller, command=command, now=now)
     except CommandError as exc:
         return Reply(*blocks.help_message(config.command, error=str(exc)))
+    try:
+        return _dispatch(session, config=config, caller=caller, command=command, now=now)
+    except CommandError as exc:
+        return Reply(*blocks.error_message(str(exc), command=config.command))
 
 
 def _dispatch(

@@ -89,6 +89,22 @@ def test_unknown_words_get_error_and_help_only_for_the_caller(
     assert len(fake_slack.messages()) == before and fake_slack.replies == []
 
 
+def test_a_command_that_cannot_be_done_gets_its_reason_not_the_command_list(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    # well-formed, but there is no team "nope": the reason and where help is, not all of help
+    slack.command("costs team nope", user_id="U0BOB", response_url=fake_slack.response_url())
+    # not in the grammar: the reason and the command list, in the ack itself
+    bad = slack.command("costs planet mars", user_id="U0BOB",
+                        response_url=fake_slack.response_url()).json()
+    _wait_reply(fake_slack)
+    reply = fake_slack.replies[0]
+    assert reply.response_type == "ephemeral"
+    assert reply.text == "unknown team `nope` (teams: data, platform, web) Try `/finops help`."
+    assert "```" not in str(reply.payload["blocks"])
+    assert "`/finops help` lists every command" in str(reply.payload["blocks"])
+    assert bad["text"].startswith("usage: `costs") and "/finops book E" in str(bad["blocks"])
+
+
 def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: FakeSlack,
                                              services: Services) -> None:
     # carol manages web, not platform: refused, and nothing changes

@@ -46,6 +46,7 @@ def _alert(status: str = "open") -> blocks_notify.AlertView:
 CASES: dict[str, Any] = {
     "help": lambda: blocks.help_message("/finops"),
     "help_error": lambda: blocks.help_message("/finops", error="I don't know `frobnicate`."),
+    "error": lambda: blocks.error_message("staging-2 is not booked", command="/finops"),
     "costs": lambda: blocks.costs_message(CostReport(
         "team data", Period(date(2026, 11, 20), date(2026, 11, 26)),
         {"USD": Change(1285.81, 924.5), "EUR": Change(10.0, 0.0)},
