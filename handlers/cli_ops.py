@@ -31,7 +31,9 @@ def _sources(services: Services, paths: Sequence[str], provider: str | None) -> 
     if provider is not None:
         accounts = [a for a in services.config.accounts if a.provider == provider]
         if not accounts:
-            raise ConfigError(f"no account with provider {provider!r} in the config")
+            configured = sorted({a.provider for a in services.config.accounts})
+            raise ConfigError(f"no account with provider {provider!r} in the config "
+                              f"(accounts' providers: {', '.join(configured) or 'none'})")
         sources += [build_source(a) for a in accounts]
     return sources
 

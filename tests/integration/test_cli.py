@@ -153,6 +153,20 @@ def test_options_to_app_py_are_options_of_run(capsys: pytest.CaptureFixture[str]
     assert "ingest" in out and "report" in out  # the whole command line
 
 
+def test_a_provider_without_accounts_names_those_there_are(
+        env: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "accounts.yaml"
+    config.write_text(f"accounts: [{{provider: focus, name: files, path: '{SAMPLE}'}}]\n")
+    monkeypatch.setenv("FINOPS_CONFIG", str(config))
+    assert main(["ingest", "--provider", "aws"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: no account with provider 'aws' in the config (accounts' providers: focus)")
+    assert _rows(env) == 0
+    assert main(["ingest", "--provider", "focus"]) == 0
+    assert _rows(env) > 0
+
+
 def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "broken.yaml"
