@@ -13,8 +13,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from scratch import pg_engine
+from sqlalchemy import Engine, bindparam, func, insert, select, text
 from sqlalchemy.types import Date
 from sqlmodel import Session, col
 
@@ -87,19 +87,6 @@ def populate(engine: Engine, *, n_resources: int, days: int, n_owners: int, n_te
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-
-
-def pg_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.database in (None, "", "test", "postgres"):
-        raise SystemExit(f"refusing database {parsed.database!r}: give one for this benchmark")
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                        {"d": parsed.database}).first() is None:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-    return make_engine(url)
 
 
 def prepare(args: argparse.Namespace) -> tuple[str, list[str]]:

@@ -39,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scratch import pg_engine  # noqa: E402
 from sqlalchemy import (  # noqa: E402
     Column,
     Date,
@@ -49,13 +50,11 @@ from sqlalchemy import (  # noqa: E402
     String,
     Table,
     bindparam,
-    create_engine,
     func,
     insert,
     select,
     text,
 )
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bot.config import Config, Team  # noqa: E402
@@ -245,20 +244,6 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
     return seconds, result
 
 
-def _pg_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.database in (None, "", "test", "postgres"):
-        raise SystemExit(f"refusing database {parsed.database!r}: give one for this benchmark")
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                              {"d": parsed.database}).first()
-        if exists is None:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-    return make_engine(url)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.database_url:
-        engine = _pg_engine(args.database_url)
+        engine = pg_engine(args.database_url)
     else:
         args.db.parent.mkdir(parents=True, exist_ok=True)
         if not args.reuse:
