@@ -45,14 +45,20 @@ def help_message(command: str, *, error: str | None = None) -> Message:
     if error:
         blocks.append(_section(f":warning: {error}"))
     blocks.append(_section(f"```{usage}```"))
-    text = f"{error} Try `{command} help`." if error else f"{command} commands"
+    text = _with_help_pointer(error, command) if error else f"{command} commands"
     return text, blocks
+
+
+def _with_help_pointer(error: str, command: str) -> str:
+    """The notification text of an error: the error as a sentence, then where help is."""
+    end = "" if error.endswith((".", "!", "?")) else "."
+    return f"{error}{end} Try `{command} help`."
 
 
 def error_message(error: str, *, command: str) -> Message:
     """A well-formed command that cannot be done (an unknown environment, a booking that is
     not there, a zero duration): the reason, and where the command list is, not the list."""
-    return f"{error} Try `{command} help`.", [
+    return _with_help_pointer(error, command), [
         _section(f":warning: {error}"), _context(f"`{command} help` lists every command")]
 
 

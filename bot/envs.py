@@ -220,7 +220,9 @@ def extend(session: Session, *, config: Config, env: Environment, text: str, act
     while nobody is waiting."""
     held = current(session, env.name, now=now)
     if held is None:
-        raise CommandError(f"{env.name} is not booked; book it with `book {env.name} 1d`")
+        hint = (f"; book it with `book {env.name} 1d`" if booking.may_book(
+            config, env, actor.email, group_members=actor.group_members) else "")
+        raise CommandError(f"{env.name} is not booked{hint}")
     booking.check_may_manage(config, env, held, actor.email, "extend",
                              group_members=actor.group_members)
     booking.check_nobody_waiting(env, held,

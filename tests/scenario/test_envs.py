@@ -294,7 +294,10 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(slack: SlackClientSim
                            ("book staging-1 2020-01-01T10:00", "is in the past"),
                            ("book staging-1 1d ops-1", "not a Jira issue key"),
                            ("release staging-1", "staging-1 is not booked"),
-                           ("extend staging-1 1d", "staging-1 is not booked"),
+                           ("extend staging-1 1d", "staging-1 is not booked; book it with "
+                                                   "`book staging-1 1d`"),
+                           # qa is for platform and web: bob is not told to book it
+                           ("extend qa 1d", "qa is not booked. Try"),
                            ("extend some-bucket 1d", "no resource `some-bucket`")):
         url = fake_slack.response_url()
         response = slack.command(text, user_id="U0BOB", response_url=url)

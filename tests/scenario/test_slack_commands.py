@@ -99,7 +99,7 @@ def test_a_command_that_cannot_be_done_gets_its_reason_not_the_command_list(
     _wait_reply(fake_slack)
     reply = fake_slack.replies[0]
     assert reply.response_type == "ephemeral"
-    assert reply.text == "unknown team `nope` (teams: data, platform, web) Try `/finops help`."
+    assert reply.text == "unknown team `nope` (teams: data, platform, web). Try `/finops help`."
     assert "```" not in str(reply.payload["blocks"])
     assert "`/finops help` lists every command" in str(reply.payload["blocks"])
     assert bad["text"].startswith("usage: `costs") and "/finops book E" in str(bad["blocks"])
