@@ -78,7 +78,7 @@ def _dispatch(
     if command.verb == "costs":
         return _costs(session, config=config, caller=caller, command=command, now=now)
     if command.verb == "resources":
-        return _resources(session, caller=caller, command=command)
+        return _resources(session, config=config, caller=caller, command=command)
     if command.verb == "owner":
         return _owner(session, config=config, caller=caller, command=command, now=now)
     if command.verb == "anomalies":
@@ -105,6 +105,11 @@ def _dispatch(
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 
+def _unknown_team(config: Config, name: str | None) -> CommandError:
+    known = ", ".join(sorted(config.teams)) or "none configured"
+    return CommandError(f"unknown team `{name}` (teams: {known})")
+
+
 def _email_of(session: Session, user: UserRef, caller: Caller) -> str:
     if user.email:
         return user.email
@@ -125,8 +130,7 @@ def _costs(
         where, scope = costs.cost_filter(owner=caller.email), caller.email
     elif command.scope == "team":
         if command.target not in config.teams:
-            known = ", ".join(sorted(config.teams)) or "none configured"
-            raise CommandError(f"unknown team `{command.target}` (teams: {known})")
+            raise _unknown_team(config, command.target)
         where, scope = costs.cost_filter(team=command.target), f"team {command.target}"
     elif command.scope == "resource":
         where, scope = costs.cost_filter(resource=command.target), f"resource {command.target}"
@@ -169,9 +173,11 @@ def _costs(
     return Reply(*blocks.costs_message(report))
 
 
-def _resources(session: Session, *, caller: Caller, command: Command) -> Reply:
+def _resources(session: Session, *, config: Config, caller: Caller, command: Command) -> Reply:
     if command.scope == "team":
         found, title = resources.find(session, team=command.target), f"Team {command.target}"
+        if not found and command.target not in config.teams:  # a typo, not an empty team
+            raise _unknown_team(config, command.target)
     elif command.scope == "unowned":
         found, title = resources.find(session, unowned=True), "Unowned resources"
     else:

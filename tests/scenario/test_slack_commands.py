@@ -103,6 +103,10 @@ def test_a_command_that_cannot_be_done_gets_its_reason_not_the_command_list(
     assert "```" not in str(reply.payload["blocks"])
     assert "`/finops help` lists every command" in str(reply.payload["blocks"])
     assert bad["text"].startswith("usage: `costs") and "/finops book E" in str(bad["blocks"])
+    # the same for a team's resources: a team that is neither configured nor anyone's
+    slack.command("resources team nope", user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 2)
+    assert fake_slack.replies[1].text == reply.text
 
 
 def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: FakeSlack,
