@@ -72,11 +72,15 @@ def _lines(lines: Sequence[Line], limit: int) -> str:
     )
 
 
+def note_message(text: str) -> Message:
+    """A one-sentence answer, such as that there is nothing to show."""
+    return text, [_section(text)]
+
+
 def costs_message(report: CostReport) -> Message:
     """`/finops costs`: totals per currency with change, top services and resources."""
     if not report.totals:
-        text = f"No costs for {report.scope} in {report.period.label()}."
-        return text, [_section(text)]
+        return note_message(f"No costs for {report.scope} in {report.period.label()}.")
     totals = "\n".join(
         f"*{money(c.current, cur)}*  ({money(c.delta, cur)}, {pct(c.pct)} vs previous "
         f"{report.period.days} days)"

@@ -253,5 +253,6 @@ def _digest(session: Session, *, config: Config, caller: Caller, now: datetime) 
     """The caller's own digest, now (not recorded as the daily delivery)."""
     built = digests.digest_for(session, config=config, scope=f"owner:{caller.email}", now=now)
     if built is None:
-        return Reply(*blocks.list_message(f"No costs for {caller.email} in the last 35 days", []))
+        return Reply(*blocks.note_message(
+            f"No costs for {caller.email} in the last 35 days: no digest to show."))
     return Reply(*blocks_notify.digest_message(built.digest))

@@ -210,6 +210,18 @@ def test_shell_speaks_the_command_grammar(db: Engine, monkeypatch: pytest.Monkey
     assert out.count("Costs:") == 1  # nothing after `exit` ran
 
 
+def test_the_shell_tells_someone_without_costs_so_in_one_sentence(
+        db: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("FINOPS_CONFIG", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("digest\ncosts\n"))
+    assert main(["shell", "--user", "dave@example.com"]) == 0
+    out = capsys.readouterr().out
+    assert "No costs for dave@example.com in the last 35 days: no digest to show." in out
+    assert "No costs for dave@example.com in " in out.split("no digest to show.")[1]
+    assert "none." not in out
+
+
 def test_the_shell_survives_a_database_that_drops_a_command(
         db: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
