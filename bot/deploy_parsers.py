@@ -91,10 +91,13 @@ def _text(value: Any) -> str | None:
     return str(value) if isinstance(value, str | int) and str(value).strip() else None
 
 
+_KINDS = {str: "a string", int: "a whole number"}  # what _need is asked for, in words
+
+
 def _need(payload: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
     value = payload.get(key)
     if not isinstance(value, kind) or isinstance(value, bool) or value == "":
-        raise InputError(f"{what}: `{key}` is missing or not a {kind.__name__}")
+        raise InputError(f"{what}: `{key}` is missing or not {_KINDS[kind]}")
     return value
 
 

@@ -81,7 +81,7 @@ def test_events_that_are_not_deploys_are_ignored() -> None:
 
 def test_malformed_github_deploys_are_input_errors() -> None:
     payload = _load("github/deployment_status.json")
-    with pytest.raises(InputError, match="`id`"):
+    with pytest.raises(InputError, match="`id` is missing or not a whole number$"):
         parse.github("deployment_status", dict(payload, deployment={"id": "x"}), CONFIG)
     payload["deployment_status"]["state"] = "exploded"
     with pytest.raises(InputError, match="state"):
@@ -143,6 +143,8 @@ def test_jenkins_environment_from_the_job_name_and_what_is_ignored() -> None:
         assert _report(parse.jenkins(payload, by_name)).status == expected
     with pytest.raises(InputError, match="number"):
         parse.jenkins({"name": "deploy-web", "build": {"phase": "STARTED"}}, CONFIG)
+    with pytest.raises(InputError, match="`name` is missing or not a string$"):
+        parse.jenkins({"name": 5, "build": {"phase": "STARTED"}}, CONFIG)
 
 
 def test_a_finished_deploy_never_goes_back() -> None:
