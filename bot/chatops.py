@@ -251,7 +251,7 @@ def _anomalies(session: Session, *, config: Config, caller: Caller) -> Reply:
 
 def _digest(session: Session, *, config: Config, caller: Caller, now: datetime) -> Reply:
     """The caller's own digest, now (not recorded as the daily delivery)."""
-    built = digests.digest_for(session, config=config, scope=f"owner:{caller.email}", now=now)
+    built = digests.digest_for(session, config=config, owner=caller.email, now=now)
     if built is None:
         return Reply(*blocks.note_message(
             f"No costs for {caller.email} in the last 35 days: no digest to show."))

@@ -42,23 +42,18 @@ def _dimensions() -> tuple[dict[str, float], dict[str, float], dict[str, float]]
     return {}, {}, {}  # in the order of _DIMENSIONS
 
 
-def digest_for(session: Session, *, config: Config, scope: str, now: datetime) -> Built | None:
-    """One scope's digest (for `/finops digest`)."""
-    return next(
-        (
-            b
-            for b in load_all(session, config, today=now.date(), now=now)
-            if b.digest.scope == scope
-        ),
-        None,
-    )
+def digest_for(session: Session, *, config: Config, owner: str, now: datetime) -> Built | None:
+    """One owner's digest (for `/finops digest`), reading only that owner's costs; None when
+    they have none in the window."""
+    built = load_all(session, config, today=now.date(), now=now, owner=owner)
+    return built[0] if built else None
 
 
 Sums = dict[str, float]  # name -> cost
 
 
 def _week_sums(
-    session: Session, *, yesterday: date, metric: str
+    session: Session, *, yesterday: date, metric: str, owner: str | None
 ) -> list[dict[str, tuple[Sums, Sums, Sums]]]:
     """Per "scope|currency": the cost of each service, resource and account (in the order of
     _DIMENSIONS) in the week ending yesterday ([0]) and in the week before ([1])."""
@@ -69,13 +64,13 @@ def _week_sums(
     # where a (team, owner, currency) adds up: this week's then last week's sums of its team
     # and of its owner, found once rather than per resource (100,000 of them at scale)
     targets: dict[tuple[str, str, str], tuple[tuple[tuple[Sums, Sums, Sums], ...], ...]] = {}
-    for team, owner, currency, service, account, name, *week_costs in rollup.recent_by_resource(
-        session, as_of=yesterday, metric=metric
+    for team, owner_, currency, service, account, name, *week_costs in rollup.recent_by_resource(
+        session, as_of=yesterday, metric=metric, owner=owner
     ):
-        found = targets.get((team, owner, currency))
+        found = targets.get((team, owner_, currency))
         if found is None:
-            scopes = (f"team:{team}|{currency}", f"owner:{owner}|{currency}")
-            found = targets[(team, owner, currency)] = tuple(
+            scopes = (f"team:{team}|{currency}", f"owner:{owner_}|{currency}")
+            found = targets[(team, owner_, currency)] = tuple(
                 tuple(per_scope[scope] for scope in scopes) for per_scope in weeks
             )
         for sums_of_week, cost in zip(found, week_costs, strict=True):
@@ -88,8 +83,10 @@ def _week_sums(
     return weeks
 
 
-def load_all(session: Session, config: Config, *, today: date, now: datetime) -> list[Built]:
-    """Every team's and owner's digest, from a handful of bulk queries."""
+def load_all(session: Session, config: Config, *, today: date, now: datetime,
+             owner: str | None = None) -> list[Built]:
+    """Every team's and owner's digest, from a handful of bulk queries; with ``owner``, only
+    that owner's, from that owner's rows alone (the same digest, at a fraction of the cost)."""
     metric = config.cost_metric
     yesterday = today - timedelta(days=1)
     start = yesterday - timedelta(days=WINDOW_DAYS - 1)
@@ -98,18 +95,19 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
     # where a rollup row adds up: its team's and its owner's spend and series of its service,
     # found once per (team, owner, service, currency) rather than per row
     targets: dict[tuple[str, ...], tuple[tuple[dict[str, float], dict[date, float]], ...]] = {}
-    for day, rows in rollup.scope_days(session, start=start, end=yesterday, metric=metric):
-        for team, owner, service, currency, cost in rows:
-            found = targets.get((team, owner, service, currency))
+    for day, rows in rollup.scope_days(session, start=start, end=yesterday, metric=metric,
+                                       owner=owner):
+        for team, owner_, service, currency, cost in rows:
+            found = targets.get((team, owner_, service, currency))
             if found is None:
-                found = targets[(team, owner, service, currency)] = tuple(
+                found = targets[(team, owner_, service, currency)] = tuple(
                     (currency_spend[scope], by_scope[f"{scope}|{currency}"].setdefault(service, {}))
-                    for scope in ("team:" + team, "owner:" + owner)
+                    for scope in ("team:" + team, "owner:" + owner_)
                 )
             for spend, series in found:
                 spend[currency] += cost
                 series[day] = series.get(day, 0.0) + cost
-    weeks = _week_sums(session, yesterday=yesterday, metric=metric)
+    weeks = _week_sums(session, yesterday=yesterday, metric=metric, owner=owner)
 
     unowned: dict[str, list[str]] = defaultdict(list)
     for team, name in resources.without_owner(session):
@@ -135,8 +133,8 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime) ->
     built: list[Built] = []
     for scope, spend in currency_spend.items():
         dim, key = scope.split(":", 1)
-        if key == "unowned":
-            continue
+        if key == "unowned" or owner is not None and scope != f"owner:{owner}":
+            continue  # with ``owner``, a team's sums hold only that owner's part
         team_cfg = config.teams.get(key) if dim == "team" else None
         if dim == "team" and (team_cfg is None or not team_cfg.slack_channel):
             continue

@@ -169,10 +169,10 @@ def pair(team: str | None, owner: str | None) -> tuple[str, str]:
 
 
 def scope_days(
-    session: Session, *, start: date, end: date, metric: str
+    session: Session, *, start: date, end: date, metric: str, owner: str | None = None
 ) -> list[tuple[date, Sequence[Sequence[Any]]]]:
     """The rollup's rows for each day in [start, end]: (day, [(team, owner, service,
-    currency, cost), ...]).
+    currency, cost), ...]); with ``owner``, only that owner's.
 
     The rows as stored, read a day at a time (so no date is parsed per row); a caller wanting
     both the team and the owner sums adds them up itself, cheaper than two GROUP BYs.
@@ -185,6 +185,8 @@ def scope_days(
         col(CostScopeDaily.currency),
         cost,
     ).where(col(CostScopeDaily.day) == bindparam("day", type_=Date))
+    if owner is not None:
+        stmt = stmt.where(col(CostScopeDaily.owner) == owner)
     conn = session.connection()
     days = (start + timedelta(days=n) for n in range((end - start).days + 1))
     return [(day, conn.execute(stmt, {"day": day}).all()) for day in days]
@@ -272,13 +274,14 @@ def recent(
 
 
 def recent_by_resource(
-    session: Session, *, as_of: date, metric: str
+    session: Session, *, as_of: date, metric: str, owner: str | None = None
 ) -> Sequence[Sequence[Any]]:
     """Per resource and currency with a cost in the 14 days ending ``as_of``: (team, owner,
     currency, service, account, name, cost in the 7 days ending ``as_of``, cost in the 7 days
     before). Team and owner are ``unowned`` when unset, the name is the id when unset, and a
     cost row without a resource row keeps its id with no service or account. From the
-    snapshot when it is for ``as_of``, else from cost_daily."""
+    snapshot when it is for ``as_of``, else from cost_daily. With ``owner``, only the
+    resources that owner has."""
     src = _recent_source(session, as_of=as_of, metric=metric)
     stmt = select(
         func.coalesce(func.nullif(col(Resource.team), ""), literal(UNOWNED)),
@@ -290,6 +293,8 @@ def recent_by_resource(
         src.c.week,
         src.c.before,
     ).outerjoin_from(src, Resource, col(Resource.resource_id) == src.c.resource_id)
+    if owner is not None:
+        stmt = stmt.where(col(Resource.owner) == owner)
     return session.connection().execute(stmt).all()
 
 

@@ -333,6 +333,28 @@ def test_digest_movers_from_the_snapshot_equal_those_from_the_daily_costs(
                                          round(0.9 * sum(range(10, 17)), 6))
 
 
+def test_one_owners_digest_read_alone_is_the_one_built_with_everyone_elses(
+    session: Session,
+) -> None:
+    # dan owns web's fe-* (one in EUR) and a resource outside web: two teams, two currencies
+    _ingest(session, _scope_rows() + [_row(d, "api-dan", 6.0 + d, owner="dan@example.com",
+                                           service="Lambda") for d in range(14)])
+    for snapshot in (True, False):
+        if not snapshot:
+            session.execute(delete(ResourceRecentCost))  # readers go back to cost_daily
+        every = {b.digest.scope: b for b in digests.load_all(session, CONFIG, today=NOW.date(),
+                                                              now=NOW)}
+        owners = [scope.split(":", 1)[1] for scope in every if scope.startswith("owner:")]
+        assert {"bob@example.com", "carol@example.com", "dan@example.com"} <= set(owners)
+        for owner in owners:
+            alone = digests.digest_for(session, config=CONFIG, owner=owner, now=NOW)
+            assert alone is not None and (alone.owner, alone.team) == (owner, None)
+            assert _rounded(alone.digest) == _rounded(every[f"owner:{owner}"].digest)
+            assert _rounded(alone.chart) == _rounded(every[f"owner:{owner}"].chart)
+        assert digests.digest_for(session, config=CONFIG, owner="nobody@example.com",
+                                  now=NOW) is None
+
+
 def test_recent_cost_rows_name_unset_scopes_unowned(session: Session) -> None:
     _ingest(session, _rows())
     session.execute(delete(Resource).where(col(Resource.resource_id) == "eu-1"))
