@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -212,31 +212,33 @@ class HomeView:
     """What App Home shows one person."""
 
     email: str
-    resources: Sequence[tuple[str, float]]  # (name, cost last 30 days)
+    resources: Sequence[tuple[str, float, str]]  # (name, cost last 30 days, its currency)
     resource_count: int
-    currency: str
     team: str | None
-    team_mtd: float | None
+    team_mtd: Mapping[str, float] | None  # month to date per currency, never summed together
     team_budget: float | None
     anomalies: Sequence[str]
     expiring: Sequence[tuple[str, datetime]]
     bookings: Sequence[str] = ()
     saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
+    team_currency: str = "USD"  # the team's budget currency (config teams.<name>.currency)
 
 
 def home_view(h: HomeView) -> dict[str, Any]:
     """The App Home tab (views.publish)."""
-    cur = h.currency
-    mine = _bullets([f"`{name}`: {money(cost, cur)}" for name, cost in h.resources], limit=10)
+    mine = _bullets([f"`{name}`: {money(cost, cur)}" for name, cost, cur in h.resources],
+                    limit=10)
     out: list[Block] = [
         _header("Your cloud costs"),
         _section(f"*My resources* ({h.resource_count}), last 30 days\n" + (mine or "_none yet_")),
     ]
     if h.team is not None:
+        cur, mtd = h.team_currency, h.team_mtd or {}
         budget = money(h.team_budget, cur) if h.team_budget is not None else "no budget"
-        out.append(
-            _section(f"*Team {h.team}*: {money(h.team_mtd or 0.0, cur)} month to date of {budget}")
-        )
+        others = [money(cost, other) for other, cost in sorted(mtd.items()) if other != cur]
+        also = f" (and {', '.join(others)} in other currencies)" if others else ""
+        out.append(_section(f"*Team {h.team}*: {money(mtd.get(cur, 0.0), cur)} month to date "
+                            f"of {budget}{also}"))
     out.append(_section("*My open anomalies*\n" + (_bullets(list(h.anomalies)) or "_none_")))
     out.append(_section("*My bookings*\n" + (_bullets(list(h.bookings)) or "_none_")))
     out.append(
@@ -247,5 +249,5 @@ def home_view(h: HomeView) -> dict[str, Any]:
     )
     if h.saved_mtd > 0:
         out.append(_context(f":moneybag: finops-bot's stops and destroys saved you "
-                            f"{money(h.saved_mtd, cur)} this month."))
+                            f"{money(h.saved_mtd, 'USD')} this month."))  # savings are in USD
     return {"type": "home", "blocks": out}

@@ -69,8 +69,11 @@ def test_message_snapshots(name: str) -> None:
 
 def test_home_view_snapshot_and_limits() -> None:
     view = blocks_notify.home_view(blocks_notify.HomeView(
-        email="bob@example.com", resources=[("events", 1200.0), ("raw-events", 410.0)],
-        resource_count=2, currency="USD", team="data", team_mtd=3826.41, team_budget=4500.0,
+        email="bob@example.com",
+        resources=[("events", 1200.0, "USD"), ("raw-events", 410.0, "USD"),
+                   ("eu-archive", 35.5, "EUR")],
+        resource_count=3, team="data", team_mtd={"USD": 3826.41, "EUR": 35.5},
+        team_budget=4500.0,
         anomalies=["team:data on Nov 23: $250.92 vs $139.32 expected"],
         expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))]))
     assert view_errors(view, kind="home") == []
