@@ -110,8 +110,8 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime,
     weeks = _week_sums(session, yesterday=yesterday, metric=metric, owner=owner)
 
     unowned: dict[str, list[str]] = defaultdict(list)
-    for team, name in resources.without_owner(session):
-        unowned[f"team:{team}"].append(name)
+    for team, name in resources.without_owner(session) if owner is None else ():
+        unowned[f"team:{team}"].append(name)  # only teams' digests list them
     expiring: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     soon = lifecycle.expiring(session, start=now, end=now + timedelta(hours=72))
     stored = {r.resource_id: r for r in resources.summaries(session, ids={r for r, _ in soon})}
