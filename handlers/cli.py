@@ -55,7 +55,7 @@ def run(
 
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the database migrations (``run`` does this by itself on SQLite)."""
+    """Apply the database migrations (`run` does this by itself on SQLite)."""
     import app
     from storage.db import upgrade
 
@@ -96,7 +96,7 @@ def report(
         str | None, typer.Option(help="EffectiveCost, BilledCost or ListCost.")
     ] = None,
 ) -> None:
-    """Costs per group for a period, per currency (CSV: header with a ``cost`` column)."""
+    """Costs per group for a period, per currency (CSV: header with a `cost` column)."""
     import app
     from handlers import cli_ops
 
