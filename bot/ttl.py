@@ -29,7 +29,8 @@ def _norm(tags: Mapping[str, str]) -> dict[str, str]:
 def expiry_from_tags(tags: Mapping[str, str], *, first_seen: date) -> Expiry | None:
     """The expiry a TTL tag sets: ``7d``/``2w`` count from first seen; ISO dates are absolute.
 
-    Returns None when no TTL tag is present or its value is unreadable.
+    The tags are read in the order of ``TTL_TAGS``; one whose value is unreadable is passed
+    over for the next. None when no TTL tag is present or none is readable.
     """
     normalised = _norm(tags)
     for key in TTL_TAGS:
@@ -47,7 +48,7 @@ def expiry_from_tags(tags: Mapping[str, str], *, first_seen: date) -> Expiry | N
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            return None
+            continue
         if len(value) == 10:
             moment = datetime.combine(moment.date(), time(23, 59))
         return Expiry(moment if moment.tzinfo else moment.replace(tzinfo=UTC), source)

@@ -51,6 +51,10 @@ def test_most_specific_source_wins_and_says_where_it_comes_from() -> None:
     assert extended.expires_at == NOW + timedelta(days=2)
     assert extended.source == "extended by bob@example.com on 2026-11-27 10:00 UTC"
     assert _resolve(tags={"ttl": "never"}).expires_at is None
+    # an unreadable expires-at gives way to a readable ttl tag, not to the policy
+    both = _resolve(tags={"expires-at": "end of sprint", "ttl": "3d"})
+    assert both.source == "tag:ttl=3d" and both.expires_at == tagged.expires_at
+    assert _resolve(tags={"expires-at": "end of sprint"}).source.startswith("policy:team-vms")
     assert _resolve(team="data", account="111") is None  # no tag, no policy: no TTL
     created = _resolve(created_at=datetime(2026, 11, 10, 6, tzinfo=UTC))
     assert created.expires_at == datetime(2026, 11, 24, 6, tzinfo=UTC)  # age from creation
