@@ -18,7 +18,7 @@ from bot.config import Config, load_config
 from bot.errors import ConfigError
 from bot.logs import configure_logging
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import Settings, read_settings
 from providers.chat import ChatTransport, ConsoleTransport
 from providers.compute import Fleet
 
@@ -45,7 +45,7 @@ def build_chat(settings: Settings) -> ChatTransport:
 
 def config_path() -> Path | None:
     """The YAML config file named by FINOPS_CONFIG (None: the bundled demo)."""
-    return Settings().finops_config
+    return read_settings().finops_config
 
 
 def build_jira(settings: Settings) -> TicketClient | None:
@@ -110,7 +110,7 @@ def build_services(settings: Settings | None = None) -> Services:
     from bot.owners import OwnerMapper
     from storage.db import make_engine
 
-    settings = settings or Settings()
+    settings = settings or read_settings()
     config = load_config(settings.finops_config)
     OwnerMapper.from_config(config)  # rules that would fail later fail now, at start
     return Services(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationInfo, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///./finops-bot.db"
 
@@ -62,3 +64,19 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+
+def read_settings() -> Settings:
+    """The settings from the environment; a value that is wrong is a ConfigError naming its
+    variable (``PORT: Input should be a valid integer ... (got 'abc')``), not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = "_".join(str(part) for part in error["loc"])
+            secret = Settings.model_fields.get(field) is not None and "SecretStr" in str(
+                Settings.model_fields[field].annotation)
+            given = "a value not shown" if secret else repr(error["input"])
+            problems.append(f"{field.upper()}: {error['msg']} (got {given})")
+        raise ConfigError("environment: " + "; ".join(problems)) from None

@@ -15,12 +15,31 @@ from sqlalchemy import exc as db_errors
 from sqlalchemy.ext.compiler import compiles
 from sqlmodel import Session, create_engine
 
+from bot.errors import ConfigError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    A URL SQLAlchemy cannot read, or whose database it has no driver for, is a ConfigError
+    naming DATABASE_URL (its password left out).
+    """
+    try:
+        return _make_engine(url)
+    except (db_errors.ArgumentError, db_errors.NoSuchModuleError) as exc:
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except db_errors.ArgumentError:
+            shown = url if "@" not in url else "(the URL given)"
+        raise ConfigError(f"DATABASE_URL {shown!r} cannot be used: {exc}. Give a SQLAlchemy "
+                          "URL such as sqlite:///./finops-bot.db or "
+                          "postgresql+psycopg://user@host:5432/db") from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

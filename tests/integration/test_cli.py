@@ -167,6 +167,30 @@ def test_a_provider_without_accounts_names_those_there_are(
     assert _rows(env) > 0
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PORT", "abc", "error: environment: PORT: Input should be a valid integer, unable to "
+                        "parse string as an integer (got 'abc')"),
+        ("LOG_LEVEL", "loud", "error: environment: LOG_LEVEL: Input should be 'DEBUG', 'INFO', "
+                              "'WARNING', 'ERROR' or 'CRITICAL' (got 'LOUD')"),
+        ("DATABASE_URL", "nonsense", "error: DATABASE_URL 'nonsense' cannot be used: Could not "
+                                     "parse SQLAlchemy URL"),
+        ("DATABASE_URL", "postgresql+nodriver://u:hunter2@db/x",
+         "error: DATABASE_URL 'postgresql+nodriver://u:***@db/x' cannot be used: Can't load "
+         "plugin: sqlalchemy.dialects:postgresql.nodriver"),
+    ],
+)
+def test_a_bad_environment_variable_is_named_in_one_line(
+        env: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        name: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    for args in (["jobs", "list"], ["report", "--start", "2024-09-01", "--end", "2024-09-30"]):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(expected) and err.count("\n") == 1 and "hunter2" not in err
+
+
 def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "broken.yaml"
