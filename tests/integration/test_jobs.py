@@ -18,7 +18,7 @@ from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ConsoleTransport
 from storage.models import CostDaily, JobRun
-from tests.conftest import DATA
+from tests.conftest import DATA, free_port
 
 SAMPLE = DATA / "focus-sample" / "focus_sample.csv"
 
@@ -82,3 +82,23 @@ def test_alerts_the_scan_could_not_send_fail_the_ingest_job_but_keep_its_costs(
                               "#data-costs: ")
     assert "is_archived" in message and "(done: demo" in message
     assert _rows(db) > 0
+
+
+def test_the_demo_loads_at_start_while_slack_cannot_be_reached(
+        db: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.startup import prepare
+    from providers.slack import SlackTransport
+    from storage.claims import unsent
+
+    now = datetime.now(UTC)
+    closed = f"http://127.0.0.1:{free_port()}/api/"  # connections refused, as in an outage
+    settings = Settings(database_url="sqlite://", slack_bot_token="xoxb-test",
+                        slack_api_url=closed)
+    chat = SlackTransport("xoxb-test", base_url=closed, server_error_backoff=0)
+    services = Services(settings=settings, config=load_config(None), engine=db, chat=chat,
+                        clock=lambda: now)
+    prepare(services)  # does not raise: the bot starts
+    assert _rows(db) > 0
+    assert "demo loaded, but its scan could not alert" in caplog.text
+    with Session(db) as session:  # the alerts wait for the next scan
+        assert unsent(session, kind="anomaly", period_from="2000-01-01")
