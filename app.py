@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Config, load_config
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ProviderError
 from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, read_settings
@@ -196,12 +196,18 @@ def serve(services: Services, *, host: str | None = None, port: int | None = Non
     socket_mode = None
     if services.settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from slack_sdk.errors import SlackClientError
 
         bolt = build_bolt(services)
         if bolt is None:
             raise ConfigError("SLACK_APP_TOKEN needs SLACK_BOT_TOKEN too")
         socket_mode = SocketModeHandler(bolt, services.settings.slack_app_token.get_secret_value())
-        socket_mode.connect()
+        try:
+            socket_mode.connect()
+        except (SlackClientError, OSError) as exc:  # refused, unreachable, invalid_auth, ...
+            socket_mode.close()
+            raise ProviderError(f"Slack Socket Mode (SLACK_APP_TOKEN) could not connect: "
+                                f"{type(exc).__name__}: {exc}") from None
     leadership = Leadership(services)
     leadership.start()
     settle_heap()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,26 @@ def test_a_bad_environment_variable_is_named_in_one_line(
         assert main(args) == 1
         err = capsys.readouterr().err
         assert err.startswith(expected) and err.count("\n") == 1 and "hunter2" not in err
+
+
+def test_socket_mode_that_cannot_connect_stops_the_start_in_one_line(
+        env: Engine, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/api/"  # apps.connections.open is refused
+    for name, value in (("SLACK_APP_TOKEN", "xapp-1-test"), ("SLACK_BOT_TOKEN", "xoxb-test"),
+                        ("SLACK_API_URL", closed)):
+        monkeypatch.setenv(name, value)
+    root = logging.getLogger()  # `run` logs to stderr through a handler of its own on root
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["run", "--port", str(free_port())]) == 1
+    finally:
+        root.handlers[:], root.level = handlers, level
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith(
+        "error: Slack Socket Mode (SLACK_APP_TOKEN) could not connect: URLError: ")
+    assert "Connection refused" in err.splitlines()[-1]
 
 
 def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
