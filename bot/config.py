@@ -191,6 +191,13 @@ class Config(Section):
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise ValueError(f"accounts: the name {duplicate!r} is used twice")
+        for index, env in enumerate(self.environments):
+            if env.team is not None and env.team not in self.teams:
+                raise ValueError(f"environments.{index}.team: unknown team {env.team!r}")
+            for booker in env.bookers:  # a team name that is not one would let nobody book
+                if "@" not in booker and booker not in self.teams:
+                    raise ValueError(f"environments.{index}.bookers: {booker!r} is neither an "
+                                     "email nor a configured team")
         envs = [e.name for e in self.environments]
         duplicate = next((n for n in envs if envs.count(n) > 1), None)
         if duplicate is not None:
