@@ -50,7 +50,12 @@ def run(
     """Serve HTTP and run the scheduler (embedded demo defaults when nothing is configured)."""
     import app
 
-    app.serve(app.build_services(), host=host, port=port)
+    services = app.build_services()
+    try:
+        app.serve(services, host=host, port=port)
+    finally:  # also when the start fails: no pooled connection is left to the collector
+        services.fleet.close()
+        services.engine.dispose()
 
 
 @db_cli.command("upgrade")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import logging
 import sys
@@ -210,6 +211,7 @@ def test_socket_mode_that_cannot_connect_stops_the_start_in_one_line(
     assert err.splitlines()[-1].startswith(
         "error: Slack Socket Mode (SLACK_APP_TOKEN) could not connect: URLError: ")
     assert "Connection refused" in err.splitlines()[-1]
+    gc.collect()  # a database connection left open by the failed start would be reported here
 
 
 def test_bad_config_fails_at_start(env: Engine, capsys: pytest.CaptureFixture[str],
