@@ -8,8 +8,7 @@ Bind the fixtures in a test module (pytest finds fixtures by module globals).
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from storage.models_envs import Deploy
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack
-from tests.scenario.harness import github_headers, serve
+from tests.scenario.harness import github_headers, serve, wait
 
 DATA = Path(__file__).parents[1] / "data" / "webhooks"
 GITHUB_SECRET, GITLAB_TOKEN, JENKINS_TOKEN = "gh-hook-secret", "gl-hook-token", "jk-hook-token"
@@ -121,15 +120,6 @@ def send(configured: Services) -> Iterator[Sender]:
         yield sender
         sender.http.close()
     settle(configured)
-
-
-def wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until ``predicate`` gives something true and return it; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert result, "condition not reached"
-    return result
 
 
 def settle(services: Services) -> None:

@@ -142,3 +142,12 @@ def failing(engine: Engine, when: Callable[[str], bool],
 def connection_lost(statement: str) -> Exception:
     """What SQLAlchemy raises when the server closes the connection under a statement."""
     return OperationalError(statement, None, Exception("server closed the connection"))
+
+
+def wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until ``predicate`` gives something true and return it; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert result, "condition not reached"
+    return result

@@ -13,16 +13,9 @@ from bot.jobs import run_job
 from bot.services import Services
 from storage.models import Anomaly, Delivery, Snooze
 from tests.fakes.slack import FakeSlack
-from tests.scenario.harness import SlackClientSim
+from tests.scenario.harness import SlackClientSim, wait
 
 TEAM_CHANNELS = {"#platform-costs", "#data-costs", "#web-costs"}
-
-
-def _wait(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.02)
-    assert predicate(), "condition not reached"  # type: ignore[operator]
 
 
 def _digest_posts(fake: FakeSlack) -> list[str]:
@@ -89,18 +82,18 @@ def test_alert_buttons_record_feedback(services: Services, fake_slack: FakeSlack
     url = fake_slack.response_url()
     assert slack.action("anomaly_ack", str(team_alert.id), user_id="U0BOB",
                         response_url=url).status_code == 200
-    _wait(lambda: len(fake_slack.replies) == 1)
+    wait(lambda: len(fake_slack.replies) == 1)
     reply = fake_slack.replies[0]
     assert reply.replace_original and "acknowledged by bob@example.com" in str(reply.payload)
     assert "anomaly_ack" not in str(reply.payload)  # the buttons are gone
     slack.action("anomaly_breakdown", str(team_alert.id), user_id="U0BOB",
                  response_url=fake_slack.response_url())
-    _wait(lambda: len(fake_slack.replies) == 2)
+    wait(lambda: len(fake_slack.replies) == 2)
     assert not fake_slack.replies[1].replace_original
     assert "events" in fake_slack.replies[1].text or "events" in str(fake_slack.replies[1].payload)
     slack.action("anomaly_snooze", str(team_alert.id), user_id="U0BOB",
                  response_url=fake_slack.response_url())
-    _wait(lambda: len(fake_slack.replies) == 3)
+    wait(lambda: len(fake_slack.replies) == 3)
     with Session(services.engine) as session:
         assert session.get(Anomaly, team_alert.id).status == "acknowledged"  # type: ignore[union-attr]
         snooze = session.get(Snooze, "team:data")
@@ -110,11 +103,11 @@ def test_alert_buttons_record_feedback(services: Services, fake_slack: FakeSlack
 def test_anomalies_command_lists_my_open_anomalies(slack: SlackClientSim,
                                                    fake_slack: FakeSlack) -> None:
     slack.command("anomalies", user_id="U0BOB", response_url=fake_slack.response_url())
-    _wait(lambda: len(fake_slack.replies) == 1)
+    wait(lambda: len(fake_slack.replies) == 1)
     text = str(fake_slack.replies[0].payload)
     assert "team:data" in text and "owner:bob@example.com" in text
     slack.command("anomalies", user_id="U0CAROL", response_url=fake_slack.response_url())
-    _wait(lambda: len(fake_slack.replies) == 2)
+    wait(lambda: len(fake_slack.replies) == 2)
     assert "none" in fake_slack.replies[1].text
 
 
@@ -122,7 +115,7 @@ def test_app_home_is_published_once_per_event(slack: SlackClientSim,
                                               fake_slack: FakeSlack) -> None:
     event = {"type": "app_home_opened", "user": "U0BOB", "channel": "D0BOB", "tab": "home"}
     assert slack.event(event, event_id="Ev001").status_code == 200
-    _wait(lambda: len(fake_slack.calls("views.publish")) == 1)
+    wait(lambda: len(fake_slack.calls("views.publish")) == 1)
     # Slack retries the same event: it is acknowledged and not processed again
     assert slack.event(event, event_id="Ev001", retry=1).status_code == 200
     time.sleep(0.3)

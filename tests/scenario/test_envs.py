@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +28,14 @@ from storage.models_envs import Booking
 from tests.fakes import jira as jira_fakes
 from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack, Reply
-from tests.scenario.harness import Clock, SlackClientSim, failing, serve, signed_headers
+from tests.scenario.harness import (
+    Clock,
+    SlackClientSim,
+    failing,
+    serve,
+    signed_headers,
+    wait,
+)
 
 fake_jira = jira_fakes.fake_jira
 
@@ -51,24 +58,16 @@ def slack(services: Services, clock: Clock, fake_jira: FakeJira) -> Iterator[Sla
     jira.close()
 
 
-def _wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert result, "condition not reached"
-    return result
-
-
 def _ask(slack: SlackClientSim, fake: FakeSlack, text: str, user: str) -> Reply:
     url = fake.response_url()
     assert slack.command(text, user_id=user, response_url=url).status_code == 200
-    return _wait(lambda: next((r for r in fake.replies if r.url == url), None))
+    return wait(lambda: next((r for r in fake.replies if r.url == url), None))
 
 
 def _press(slack: SlackClientSim, fake: FakeSlack, action: str, env: str, user: str) -> Reply:
     url = fake.response_url()
     assert slack.action(action, env, user_id=user, response_url=url).status_code == 200
-    return _wait(lambda: next((r for r in fake.replies if r.url == url), None))
+    return wait(lambda: next((r for r in fake.replies if r.url == url), None))
 
 
 def _posts(fake: FakeSlack, channel: str = CHANNEL) -> list[str]:
@@ -120,13 +119,13 @@ def test_two_users_racing_for_one_env_exactly_one_wins(slack: SlackClientSim,
             thread.start()
         for thread in threads:
             thread.join()
-        replies = [_wait(lambda u=url: next((r for r in fake_slack.replies if r.url == u),
+        replies = [wait(lambda u=url: next((r for r in fake_slack.replies if r.url == u),
                                             None)) for url in urls.values()]
         won = [r for r in replies if r.text.startswith("You have staging-2")]
         lost = [r for r in replies if "staging-2 is booked by" in r.text]
         assert len(won) == 1 and len(lost) == 1, [r.text for r in replies]
         assert '"env_notify"' in json.dumps(lost[0].payload["blocks"])  # offered the queue
-        _wait(lambda n=round_: len([t for t in _posts(fake_slack) if "booked by" in t]) == n + 1)
+        wait(lambda n=round_: len([t for t in _posts(fake_slack) if "booked by" in t]) == n + 1)
         assert len(_open_bookings(services)) == 1
         winner = "U0BOB" if won[0] is replies[0] else "U0CAROL"
         _ask(slack, fake_slack, "release staging-2", winner)
@@ -141,8 +140,8 @@ def test_book_extend_release_with_costs_rights_and_audit(slack: SlackClientSim,
     booked = _ask(slack, fake_slack, "book staging-1 3d", "U0BOB")
     assert booked.text.startswith("You have staging-1 until")
     assert "Expected cost: *$" in json.dumps(booked.payload["blocks"])
-    _wait(lambda: any("staging-1 booked by bob@example.com" in t for t in _posts(fake_slack)))
-    hooks = _wait(lambda: _audit(services, "booking.hook"))
+    wait(lambda: any("staging-1 booked by bob@example.com" in t for t in _posts(fake_slack)))
+    hooks = wait(lambda: _audit(services, "booking.hook"))
     assert json.loads(hooks[0].details)["ok"] is True  # the demo's harmless `true` hook ran
 
     refused = _press(slack, fake_slack, "env_release", "staging-1", "U0CAROL")
@@ -161,7 +160,7 @@ def test_book_extend_release_with_costs_rights_and_audit(slack: SlackClientSim,
     released = _ask(slack, fake_slack, "release staging-1", "U0BOB")
     assert released.text == "staging-1 is free"
     assert "Held 5h, cost *$" in json.dumps(released.payload["blocks"])
-    _wait(lambda: any("staging-1 is free" in t for t in _posts(fake_slack)))
+    wait(lambda: any("staging-1 is free" in t for t in _posts(fake_slack)))
     done = [(a.action, a.actor, a.origin) for a in _audit(services, "booking.acquire")
             + _audit(services, "booking.extend") + _audit(services, "booking.release")]
     assert done == [("booking.acquire", "bob@example.com", "slack"),
@@ -181,7 +180,7 @@ def test_a_queued_person_blocks_extensions_and_is_told_when_free(
     card = json.dumps(_ask(slack, fake_slack, "env staging-1", "U0DAVE").payload["blocks"])
     assert "<@U0CAROL>" in card
     _ask(slack, fake_slack, "release staging-1", "U0BOB")
-    told = _wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "is free" in m.text])
+    told = wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "is free" in m.text])
     assert '"env_book"' in json.dumps(told[0].blocks)
 
 
@@ -244,7 +243,7 @@ def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: 
                         clock: Clock) -> None:
     url = fake_slack.response_url()
     assert slack.action("env_book", "qa", user_id="U0CAROL", response_url=url).status_code == 200
-    opened = _wait(lambda: fake_slack.calls("views.open"))
+    opened = wait(lambda: fake_slack.calls("views.open"))
     assert opened[0].args["trigger_id"] == "1337.42.def"
     assert opened[0].args["view"]["callback_id"] == "env_book_modal"
 
@@ -265,9 +264,9 @@ def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: 
     ok = _submit(slack, "qa", "U0CAROL", {"date": f"{today + timedelta(days=1)}",
                                           "time": "18:00"})
     assert ok.status_code == 200 and ok.text == ""  # the modal closes
-    confirm = _wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "You have qa" in m.text])
+    confirm = wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "You have qa" in m.text])
     assert "18:00 UTC" in confirm[0].text
-    _wait(lambda: any("qa booked by carol@example.com" in t for t in _posts(fake_slack)))
+    wait(lambda: any("qa booked by carol@example.com" in t for t in _posts(fake_slack)))
     busy = _submit(slack, "qa", "U0ALICE", {"duration": "1d"})
     assert "qa is booked by <@U0CAROL>" in busy.json()["errors"]["duration"]
 
@@ -303,7 +302,7 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(slack: SlackClientSim
         response = slack.command(text, user_id="U0BOB", response_url=url)
         assert response.status_code == 200
         body = response.json() if response.text else None  # parse errors answer in the ack
-        reply = body["text"] if body else _wait(
+        reply = body["text"] if body else wait(
             lambda u=url: next((r for r in fake_slack.replies if r.url == u), None)).text
         assert fragment in reply, (text, reply)
     time.sleep(0.2)
@@ -320,7 +319,7 @@ def test_a_jira_transition_releases_the_booking_and_tells_the_holder(
     fake_jira.add_issue("OPS-12")
     booked = _ask(slack, fake_slack, "book staging-1 2d OPS-12", "U0BOB")
     assert "linked to OPS-12" in json.dumps(booked.payload["blocks"])
-    _wait(lambda: fake_jira.comments("OPS-12"))
+    wait(lambda: fake_jira.comments("OPS-12"))
     assert "staging-1 booked by bob@example.com" in fake_jira.comments("OPS-12")[0]
 
     person = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=0)
@@ -330,7 +329,7 @@ def test_a_jira_transition_releases_the_booking_and_tells_the_holder(
         person.close()
     assert [d.status for d in fake_jira.wait_for_deliveries(1)] == [200]
     assert _open_bookings(services) == []
-    told = _wait(lambda: [m for m in fake_slack.messages("D0BOB") if "is free" in m.text])
+    told = wait(lambda: [m for m in fake_slack.messages("D0BOB") if "is free" in m.text])
     assert "released because OPS-12 was closed" in json.dumps(told[0].blocks)
-    _wait(lambda: len(fake_jira.comments("OPS-12")) == 2)
+    wait(lambda: len(fake_jira.comments("OPS-12")) == 2)
     assert "staging-1 released (jira" in fake_jira.comments("OPS-12")[1]
