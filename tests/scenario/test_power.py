@@ -22,8 +22,7 @@ from providers.compute import Action, Fleet, LiveResource
 from providers.compute_demo import DemoCompute
 from storage.models import AuditLog
 from tests.fakes.slack import FakeSlack
-from tests.scenario.harness import Clock, SlackClientSim, signed_headers
-from tests.scenario.test_envs import _wait
+from tests.scenario.harness import Clock, SlackClientSim, signed_headers, wait
 
 BERLIN = ZoneInfo("Europe/Berlin")
 STAGING_1 = "arn:aws:ec2:us-east-1:222222222222:instance/i-0a1b2c3d4e5f60010"
@@ -77,7 +76,7 @@ def test_keep_running_tonight_then_the_next_night_would_stop(
     url = fake_slack.response_url()
     assert slack.action("power_keep", button["value"], user_id="U0ALICE",
                         response_url=url).status_code == 200
-    opened = _wait(lambda: fake_slack.calls("views.open"))
+    opened = wait(lambda: fake_slack.calls("views.open"))
     assert opened[0].args["view"]["callback_id"] == "power_keep_modal"
     metadata = opened[0].args["view"]["private_metadata"]
 
@@ -88,7 +87,7 @@ def test_keep_running_tonight_then_the_next_night_would_stop(
     assert _audit(services, "power.keep") == []
     ok = _submit(slack, "U0ALICE", metadata, "load test overnight")
     assert ok.status_code == 200 and not ok.content.strip()  # an empty ack closes the modal
-    _wait(lambda: any("keeps running tonight" in t for t in _alice(fake_slack)))
+    wait(lambda: any("keeps running tonight" in t for t in _alice(fake_slack)))
 
     clock.now += timedelta(minutes=30)  # 20:01
     assert "kept running 1" in run_job(services, "power")
