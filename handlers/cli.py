@@ -50,12 +50,9 @@ def run(
     """Serve HTTP and run the scheduler (embedded demo defaults when nothing is configured)."""
     import app
 
-    services = app.build_services()
-    try:
+    # closed afterwards, also when the start fails: no pooled connection is left to the collector
+    with app.cli_services(ready=False) as services:  # serve checks the schema and loads the demo
         app.serve(services, host=host, port=port)
-    finally:  # also when the start fails: no pooled connection is left to the collector
-        services.fleet.close()
-        services.engine.dispose()
 
 
 @db_cli.command("upgrade")
