@@ -42,6 +42,12 @@ class Format(StrEnum):
     json = "json"
 
 
+class Metric(StrEnum):
+    EffectiveCost = "EffectiveCost"
+    BilledCost = "BilledCost"
+    ListCost = "ListCost"
+
+
 @cli.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Overrides HOST.")] = None,
@@ -95,7 +101,7 @@ def report(
     group_by: Annotated[GroupBy, typer.Option("--group-by")] = GroupBy.service,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     metric: Annotated[
-        str | None, typer.Option(help="EffectiveCost, BilledCost or ListCost.")
+        Metric | None, typer.Option(help="The cost column; default: cost_metric in the config.")
     ] = None,
 ) -> None:
     """Costs per group for a period, per currency (CSV: header with a `cost` column)."""
@@ -105,7 +111,9 @@ def report(
     first, last = _period(start, end)
     assert first is not None and last is not None
     with app.cli_services() as services:
-        cli_ops.report(services, first, last, group_by.value, fmt.value, metric)
+        cli_ops.report(
+            services, first, last, group_by.value, fmt.value, metric and metric.value
+        )
 
 
 @cli.command()

@@ -126,6 +126,8 @@ def test_bad_files_fail_with_one_line_and_write_nothing(
         (["report", "--end", "2024-09-30"], ["Missing option", "--start"]),
         (["report", "--start", "2024-09-01", "--end", "2024-09-30", "--group-by", "planet"],
          ["--group-by", "planet"]),
+        (["report", "--start", "2024-09-01", "--end", "2024-09-30", "--metric", "Cost"],
+         ["--metric", "'Cost' is not one of", "EffectiveCost", "BilledCost", "ListCost"]),
         (["frobnicate"], ["No such command", "frobnicate"]),
     ],
 )
