@@ -107,7 +107,7 @@ def _resources(words: list[str]) -> Command:
         return Command("resources", scope="unowned")
     if len(words) == 2 and words[0] == "team":
         return Command("resources", scope="team", target=words[1])
-    if len(words) == 1:
+    if len(words) == 1 and words[0] != "team":  # a lone `team` lacks its T: the usage says so
         return Command("resources", scope="user", user=parse_user(words[0]))
     raise CommandError("usage: `resources [me | @user | team T | unowned]`")
 

@@ -60,6 +60,8 @@ def test_grammar(text: str, expected: Command) -> None:
         ("frobnicate", "I don't know `frobnicate`"),
         ("costs team", "usage: `costs"),
         ("costs planet mars", "usage: `costs"),
+        ("resources team", "usage: `resources [me | @user | team T | unowned]`"),
+        ("resources bob", "`bob` is not a user"),
         ("owner i-1", "usage: `owner R @user`"),
         ("owner i-1 bob", "is not a user"),
         ("book qa", "usage: `book"),
