@@ -38,6 +38,8 @@ def may_manage(config: Config, *, email: str, owner: str | None, team: str | Non
 
 def _resource(session: Session, target: str) -> Resource:
     found = resources.get(session, resource=target)
+    if found is None and not target:  # only a button can send no name
+        raise CommandError("That button does not name a resource.")
     if found is None:
         raise CommandError(f"no resource `{target}` (give its id or its unique name)")
     return found

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot import alerts
 from bot.services import Services
-from handlers.slack_commands import caller_email, reported_after_ack
+from handlers.slack_commands import caller_email, reported_after_ack, row_id
 from storage.db import session_scope
 
 
@@ -26,9 +26,8 @@ def register(app: App, services: Services) -> None:
         ack()
         user_id = str(body["user"]["id"])
         who = caller_email(services, client, user_id) or f"<@{user_id}>"
-        try:
-            anomaly_id = int(action.get("value", ""))
-        except ValueError:
+        anomaly_id = row_id(action)
+        if anomaly_id is None:
             respond(text="That button does not name an anomaly.", response_type="ephemeral",
                     replace_original=False)
             return

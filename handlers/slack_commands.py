@@ -37,6 +37,18 @@ def caller_email(services: Services, client: WebClient, user_id: str) -> str | N
         return email.lower() if email else None
 
 
+def row_id(action: dict[str, Any]) -> int | None:
+    """The database id a button's value names, or None if it names none.
+
+    Our buttons carry a positive id; anything else (a hand-made payload, a value too large
+    for an id column) is no id rather than an error from the database.
+    """
+    value = str(action.get("value", "")).strip()
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**31:
+        return None
+    return int(value)
+
+
 log = logging.getLogger(__name__)
 # Answers are database-bound; more threads add GIL and lock contention, not throughput.
 ANSWER_THREADS = 2

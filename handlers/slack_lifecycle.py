@@ -17,7 +17,7 @@ from bot import admins, blocks_lifecycle, lifecycle_requests, power_run
 from bot.blocks_kit import Message
 from bot.errors import CommandError, ProviderError
 from bot.services import Services
-from handlers.slack_commands import caller_email, reported_after_ack
+from handlers.slack_commands import caller_email, reported_after_ack, row_id
 from storage.db import session_scope
 
 EXTEND_ACTIONS = {"ttl_extend_1d": "1d", "ttl_extend_3d": "3d", "ttl_extend_7d": "7d"}
@@ -79,10 +79,9 @@ def register(app: App, services: Services) -> None:
         ack()
 
         def work(who: str) -> Message:
-            try:
-                exemption_id = int(action.get("value", ""))
-            except ValueError:
-                raise CommandError("That button does not name an exemption request.") from None
+            exemption_id = row_id(action)
+            if exemption_id is None:
+                raise CommandError("That button does not name an exemption request.")
             return lifecycle_requests.decide_exemption(
                 services, exemption_id=exemption_id, by=who,
                 approve=action["action_id"] == "ttl_exempt_approve")

@@ -182,7 +182,10 @@ def without_owner(session: Session) -> list[tuple[str, str]]:
 
 
 def get(session: Session, *, resource: str) -> Resource | None:
-    """A resource by id, or by name when the name is unique."""
+    """A resource by id, or by name when the name is unique; nothing for an empty string
+    (many resources have no name)."""
+    if not resource:
+        return None
     found = session.get(Resource, resource)
     if found is not None:
         return found

@@ -6,15 +6,17 @@ and an injected clock."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.jobs import run_job
 from bot.services import Services
 from storage import lifecycle
-from storage.models import AuditLog
+from storage.models import Anomaly, AuditLog, Exemption, TtlOverride
 from tests.fakes.slack import FakeSlack
 from tests.scenario.harness import Clock, SlackClientSim
 from tests.scenario.test_envs import _ask, _press
@@ -203,3 +205,31 @@ def test_clock_jumps_neither_repeat_nor_skip_a_step(
     assert sum("would destroy" in t for t in texts) == 1
     assert sum("month to date" in t for t in texts) == 2
     assert _row(services).state == "done"
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-3", "²", "99999999999999999999"])
+def test_a_button_value_that_names_nothing_is_refused_and_changes_nothing(
+    services: Services, slack: SlackClientSim, fake_slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture, value: str,
+) -> None:
+    # Slack sends back the value of a button we made; a hand-made payload can send anything.
+    # Many resources have no name: an empty value used to pick the one unnamed resource.
+    run_job(services, "lifecycle")
+    caplog.set_level(logging.ERROR)
+
+    def counts() -> list[int]:
+        with Session(services.engine) as session:
+            return [len(session.scalars(select(model)).all())
+                    for model in (AuditLog, Exemption, TtlOverride, Anomaly)]
+
+    before = counts()
+    for action in ("ttl_exempt", "ttl_extend_1d", "ttl_destroy_now", "ttl_exempt_approve",
+                   "anomaly_ack", "anomaly_snooze"):
+        reply = _press(slack, fake_slack, action, value, "U0ALICE")  # alice is an admin
+        assert reply.response_type == "ephemeral" and not reply.replace_original
+        if value and action in ("ttl_exempt", "ttl_extend_1d", "ttl_destroy_now"):
+            assert f"no resource `{value}`" in reply.text, (action, reply.text)  # any name
+        else:  # no name, or not an id
+            assert "does not name" in reply.text, (action, reply.text)
+    assert counts() == before
+    assert [r.getMessage() for r in caplog.records] == []
