@@ -148,6 +148,8 @@ def build_asgi(services: Services) -> Starlette:
     from handlers.webhooks import jira_route
 
     routes = [jira_route(services), *deploy_routes(services)]
+    if (gap := services.settings.slack_gap()) is not None:
+        log.warning("%s", gap)
     bolt = build_bolt(services)
     if bolt is not None and services.settings.slack_signing_secret is not None:
         from handlers.slack import slack_route

@@ -16,7 +16,9 @@ DEFAULT_DATABASE_URL = "sqlite:///./finops-bot.db"
 class Settings(BaseSettings):
     """Everything the process reads from its environment; the YAML config holds the rest."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    # An empty variable is an unset one (`SLACK_BOT_TOKEN=` in a compose file, `PORT=`): the
+    # default applies, rather than an empty token tried on Slack or "" refused as a port.
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_ignore_empty=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     finops_config: Path | None = None
@@ -64,6 +66,17 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    def slack_gap(self) -> str | None:
+        """What a partly configured Slack cannot do (warned at start), or None."""
+        if self.slack_bot_token is None and self.slack_signing_secret is not None:
+            return ("SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: messages are "
+                    "printed, not sent, and /slack/events is not served")
+        if self.slack_enabled and self.slack_signing_secret is self.slack_app_token is None:
+            return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (for /slack/events) "
+                    "nor SLACK_APP_TOKEN (Socket Mode) is: messages are sent, but commands, "
+                    "buttons and App Home never reach the bot")
+        return None  # all of Slack, or none of it (the console, as on the demo)
 
 
 def read_settings() -> Settings:
