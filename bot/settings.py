@@ -72,7 +72,8 @@ class Settings(BaseSettings):
         if self.slack_bot_token is None and self.slack_signing_secret is not None:
             return ("SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not: messages are "
                     "printed, not sent, and /slack/events is not served")
-        if self.slack_enabled and self.slack_signing_secret is self.slack_app_token is None:
+        no_way_in = self.slack_signing_secret is None and self.slack_app_token is None
+        if self.slack_enabled and no_way_in:
             return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (for /slack/events) "
                     "nor SLACK_APP_TOKEN (Socket Mode) is: messages are sent, but commands, "
                     "buttons and App Home never reach the bot")
