@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,6 +48,25 @@ def row_id(action: dict[str, Any]) -> int | None:
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**31:
         return None
     return int(value)
+
+
+def modal_input(view: dict[str, Any], block: str) -> dict[str, Any]:
+    """The element state of input ``block`` in a submitted modal (its action id is ``value``),
+    or {} when the submission has none of that shape."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    found = values.get(block) if isinstance(values, dict) else None
+    element = found.get("value") if isinstance(found, dict) else None
+    return element if isinstance(element, dict) else {}
+
+
+def modal_metadata(view: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON object a modal carries in ``private_metadata``, or None if it carries none."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "")
+    except (ValueError, TypeError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 log = logging.getLogger(__name__)

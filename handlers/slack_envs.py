@@ -7,7 +7,6 @@ same worker thread, after the database commit.
 
 from __future__ import annotations
 
-import json
 from datetime import date, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +22,7 @@ from bot.commands import parse
 from bot.envs_effects import run_effects
 from bot.errors import CommandError
 from bot.services import Services
-from handlers.slack_commands import caller_email, reported_after_ack
+from handlers.slack_commands import caller_email, modal_input, modal_metadata, reported_after_ack
 from storage.db import session_scope
 
 
@@ -41,10 +40,6 @@ def _user_tz(client: WebClient, user_id: str) -> tzinfo:
         return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
     except (SlackApiError, ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
-
-
-def _value(state: dict[str, Any], block: str) -> dict[str, Any]:
-    return dict((state.get(block) or {}).get("value") or {})
 
 
 def register(app: App, services: Services) -> None:
@@ -141,14 +136,17 @@ def register(app: App, services: Services) -> None:
     def on_book_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
                           client: WebClient) -> None:
         user_id = str(body["user"]["id"])
-        state = (view.get("state") or {}).get("values") or {}
-        env_name = str(json.loads(view.get("private_metadata") or "{}").get("env", ""))
+        meta = modal_metadata(view)
+        if meta is None or not isinstance(meta.get("env"), str):
+            ack(response_action="errors", errors={"duration": "This form has expired."})
+            return
+        env_name = meta["env"]
         email = caller_email(services, client, user_id)
         if email is None:
             ack(response_action="errors",
                 errors={"ticket": "I could not find your email in Slack."})
             return
-        duration = str(_value(state, "duration").get("value") or "").strip()
+        duration = str(modal_input(view, "duration").get("value") or "").strip()
         where = "duration" if duration else "end_date"
         now = services.now()
         try:
@@ -156,16 +154,19 @@ def register(app: App, services: Services) -> None:
             if duration:
                 until = booking.end_from_text(env, duration, now=now)
             else:
-                picked = _value(state, "end_date").get("selected_date")
+                picked = modal_input(view, "end_date").get("selected_date")
                 if not picked:
                     raise CommandError("choose an end date, or give a duration")
-                at = _value(state, "end_time").get("selected_time")
-                until = booking.end_from_picker(
-                    env, date.fromisoformat(str(picked)),
-                    time.fromisoformat(str(at)) if at else None,
-                    tz=_user_tz(client, user_id), now=now)
+                at = modal_input(view, "end_time").get("selected_time")
+                try:
+                    day = date.fromisoformat(str(picked))
+                    hour = time.fromisoformat(str(at)) if at else None
+                except ValueError:  # Slack's pickers send ISO values: this form was not theirs
+                    raise CommandError("pick the end date and time again") from None
+                until = booking.end_from_picker(env, day, hour, tz=_user_tz(client, user_id),
+                                                now=now)
             try:
-                ticket = booking.check_ticket(_value(state, "ticket").get("value"))
+                ticket = booking.check_ticket(modal_input(view, "ticket").get("value"))
             except CommandError as exc:
                 where = "ticket"
                 raise exc

@@ -17,7 +17,13 @@ from bot import admins, blocks_lifecycle, lifecycle_requests, power_run
 from bot.blocks_kit import Message
 from bot.errors import CommandError, ProviderError
 from bot.services import Services
-from handlers.slack_commands import caller_email, reported_after_ack, row_id
+from handlers.slack_commands import (
+    caller_email,
+    modal_input,
+    modal_metadata,
+    reported_after_ack,
+    row_id,
+)
 from storage.db import session_scope
 
 EXTEND_ACTIONS = {"ttl_extend_1d": "1d", "ttl_extend_3d": "3d", "ttl_extend_7d": "7d"}
@@ -107,10 +113,9 @@ def register(app: App, services: Services) -> None:
     def on_keep_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
                           client: WebClient) -> None:
         user_id = str(body["user"]["id"])
-        state = (view.get("state") or {}).get("values") or {}
-        reason = str(((state.get("reason") or {}).get("value") or {}).get("value") or "")
+        reason = str(modal_input(view, "reason").get("value") or "")
         try:
-            meta = json.loads(view.get("private_metadata") or "{}")
+            meta = modal_metadata(view) or {}
             schedule, rid, night = str(meta["s"]), str(meta["r"]), date.fromisoformat(meta["n"])
         except (ValueError, KeyError, TypeError):
             ack(response_action="errors", errors={"reason": "This form has expired."})

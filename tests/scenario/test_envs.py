@@ -5,6 +5,7 @@ and the automatic release."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -221,8 +222,9 @@ def test_reminder_and_automatic_release_happen_on_time(slack: SlackClientSim,
     assert run_job(services, "bookings").startswith("0 released")
 
 
-def _submit(slack: SlackClientSim, env: str, user: str, values: dict[str, Any]) -> httpx.Response:
-    state = {
+def _submit(slack: SlackClientSim, env: str, user: str, values: dict[str, Any], *,
+            metadata: str | None = None, state: Any = None) -> httpx.Response:
+    state = state if state is not None else {
         "end_date": {"value": {"type": "datepicker", "selected_date": values.get("date")}},
         "end_time": {"value": {"type": "timepicker", "selected_time": values.get("time")}},
         "duration": {"value": {"type": "plain_text_input", "value": values.get("duration")}},
@@ -232,7 +234,8 @@ def _submit(slack: SlackClientSim, env: str, user: str, values: dict[str, Any]) 
         "type": "view_submission", "team": {"id": slack.team_id}, "api_app_id": "A0FINOPS",
         "user": {"id": user, "team_id": slack.team_id}, "trigger_id": "1337.42.ghi",
         "view": {"id": "V0MODAL", "type": "modal", "callback_id": "env_book_modal",
-                 "private_metadata": json.dumps({"env": env, "channel": "C0GENERAL"}),
+                 "private_metadata": metadata if metadata is not None
+                 else json.dumps({"env": env, "channel": "C0GENERAL"}),
                  "state": {"values": state}, "hash": "h1"},
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()
@@ -269,6 +272,28 @@ def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: 
     wait(lambda: any("qa booked by carol@example.com" in t for t in _posts(fake_slack)))
     busy = _submit(slack, "qa", "U0ALICE", {"duration": "1d"})
     assert "qa is booked by <@U0CAROL>" in busy.json()["errors"]["duration"]
+
+
+def test_a_submission_not_shaped_like_the_book_modal_gets_a_reason_and_books_nothing(
+        slack: SlackClientSim, services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    # a signed request Slack would never send (its pickers send ISO values; the metadata is
+    # ours): the modal says what is wrong, and nothing is booked or logged as our failure
+    caplog.set_level(logging.ERROR)
+    cases = [({"metadata": "not json"}, "duration", "This form has expired."),
+             ({"metadata": "[1, 2]"}, "duration", "This form has expired."),
+             ({"metadata": "{}"}, "duration", "This form has expired."),
+             ({"state": {"duration": "2h"}}, "end_date", "choose an end date, or give a duration"),
+             ({"state": {"end_date": {"value": {"selected_date": "someday"}}}}, "end_date",
+              "pick the end date and time again"),
+             ({"state": {"end_date": {"value": {"selected_date": "2030-01-01"}},
+                         "end_time": {"value": {"selected_time": "25:99"}}}}, "end_date",
+              "pick the end date and time again")]
+    for shape, field, reason in cases:
+        answer = _submit(slack, "qa", "U0CAROL", {}, **shape)
+        assert answer.status_code == 200
+        assert answer.json() == {"response_action": "errors", "errors": {field: reason}}, shape
+    assert _open_bookings(services) == []
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 def test_a_booking_the_database_drops_keeps_the_modal_open_with_the_reason(
