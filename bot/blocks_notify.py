@@ -251,3 +251,14 @@ def home_view(h: HomeView) -> dict[str, Any]:
         out.append(_context(f":moneybag: finops-bot's stops and destroys saved you "
                             f"{money(h.saved_mtd, 'USD')} this month."))  # savings are in USD
     return {"type": "home", "blocks": out}
+
+
+def home_without_email() -> dict[str, Any]:
+    """The App Home tab of someone whose Slack email the bot cannot read (a guest, or an app
+    installed without the ``users:read.email`` scope): why it is empty."""
+    return {"type": "home", "blocks": [
+        _header("Your cloud costs"),
+        _section("I find your resources and costs by your email in Slack, and I could not read "
+                 "yours: Slack gives no email for guest accounts, or for anyone when the app "
+                 "lacks the `users:read.email` scope. Ask whoever installed finops-bot."),
+    ]}

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.blocks_notify import home_without_email
 from bot.home import build_home
 from bot.services import Services
 from handlers.slack_commands import caller_email
@@ -23,6 +24,7 @@ def register(app: App, services: Services) -> None:
         user_id = str(event["user"])
         email = caller_email(services, client, user_id)
         if email is None:
+            services.chat.publish_home(user_id, home_without_email())
             return
         with session_scope(services.engine) as session:
             view = build_home(session, config=services.config, email=email, now=services.now())

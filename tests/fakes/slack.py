@@ -152,10 +152,12 @@ class FakeSlack(Serving):
             self.add_user(email, user_id=user_id)
 
     def add_user(self, email: str, *, user_id: str | None = None, name: str | None = None,
-                 real_name: str | None = None) -> str:
-        """Put a user in the directory; returns the user id (derived from the email if None)."""
+                 real_name: str | None = None, email_shown: bool = True) -> str:
+        """Put a user in the directory; returns the user id (derived from the email if None).
+        With ``email_shown=False`` the profile has no email, as Slack answers an app that lacks
+        the users:read.email scope, and users.lookupByEmail does not find the user."""
         with self._lock:
-            return self._ws.add_user(email, user_id, name, real_name)
+            return self._ws.add_user(email, user_id, name, real_name, email_shown)
 
     def add_usergroup(self, group_id: str, members: list[str], *,
                       handle: str | None = None) -> None:

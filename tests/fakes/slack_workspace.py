@@ -84,13 +84,15 @@ class Workspace:
         self.epoch = int(time.time())
 
     def add_user(self, email: str, user_id: str | None, name: str | None,
-                 real_name: str | None) -> str:
+                 real_name: str | None, email_shown: bool = True) -> str:
         user_id = user_id or "U" + hashlib.sha1(email.lower().encode()).hexdigest()[:9].upper()
         handle = name or email.split("@")[0]
+        profile = {"real_name": real_name or handle, "display_name": handle}
+        if email_shown:  # Slack leaves it out for an app without users:read.email
+            profile["email"] = email
         self.users[user_id] = {
             "id": user_id, "team_id": self.team_id, "name": handle, "deleted": False,
-            "is_bot": False, "real_name": real_name or handle,
-            "profile": {"email": email, "real_name": real_name or handle, "display_name": handle},
+            "is_bot": False, "real_name": real_name or handle, "profile": profile,
         }
         return user_id
 
@@ -215,7 +217,7 @@ def _lookup_by_email(ws: Workspace, args: Json) -> Json:
     if not email:
         raise SlackError("invalid_arguments", ["missing required field: email"])
     for user in ws.users.values():
-        if user["profile"]["email"].lower() == email:
+        if user["profile"].get("email", "").lower() == email:
             return {"user": user}
     raise SlackError("users_not_found")
 

@@ -122,3 +122,14 @@ def test_app_home_is_published_once_per_event(slack: SlackClientSim,
     assert len(fake_slack.calls("views.publish")) == 1
     view = str(fake_slack.home_views["U0BOB"])
     assert "My resources" in view and "raw-events" in view and "team:data" in view
+
+
+def test_app_home_of_someone_without_a_readable_email_says_why_it_is_empty(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    fake_slack.add_user("guest@example.com", user_id="U0GUEST", email_shown=False)
+    event = {"type": "app_home_opened", "user": "U0GUEST", "channel": "D0GUEST", "tab": "home"}
+    assert slack.event(event, event_id="Ev002").status_code == 200
+    wait(lambda: "U0GUEST" in fake_slack.home_views)
+    view = str(fake_slack.home_views["U0GUEST"])
+    assert "could not read" in view and "users:read.email" in view
+    assert "My resources" not in view
