@@ -94,7 +94,10 @@ def _check(path: Path, frame: pl.DataFrame, column: str, bad: pl.Series, shown: 
 def write_alerts(path: Path, alerts: Iterable[Alert]) -> None:
     """Write alerts as the detector CSV (header included even when there are none)."""
     folder = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    except OSError as exc:  # no such folder, no permission, a read-only disk
+        raise InputError(f"{path}: cannot write there ({exc.strerror or exc})") from exc
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, lineterminator="\n")
@@ -104,6 +107,8 @@ def write_alerts(path: Path, alerts: Iterable[Alert]) -> None:
                                  f"{a.actual:.2f}", f"{a.impact:.2f}", f"{a.impact_pct:.1f}",
                                  f"{a.score:.2f}"])
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # the disk filled up, or the path is a folder
+            raise InputError(f"{path}: cannot write there ({exc.strerror or exc})") from exc
         raise

@@ -322,6 +322,14 @@ def test_detect_command_writes_the_alert_csv(env: Engine, tmp_path: Path,
     assert main(["detect", "--input", str(bad), "--output", str(tmp_path / "x.csv")]) == 1
     err = capsys.readouterr().err
     assert "bad.csv" in err and "cost" in err and not (tmp_path / "x.csv").exists()
+    # an output that cannot be written: no such folder, or a folder itself
+    for target, reason in ((tmp_path / "no" / "such" / "x.csv", "No such file or directory"),
+                           (tmp_path, "Is a directory")):
+        assert main(["detect", "--input", str(source), "--output", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {target}: cannot write there (") and reason in err, err
+        assert err.count("\n") == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
 
