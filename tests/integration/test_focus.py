@@ -18,6 +18,7 @@ import pytest
 from bot.config import FocusAccount
 from bot.errors import InputError, ProviderError
 from bot.records import DailyCost
+from providers import focus
 from providers.base import CostSource, build_source
 from providers.focus import FocusFileSource, read_files
 from tests.conftest import DATA
@@ -231,6 +232,23 @@ def test_an_empty_folder_or_a_missing_path_is_an_input_error(tmp_path: Path) -> 
         FocusFileSource(str(tmp_path / "nope.csv")).fetch()
     batch = read_files([], label="empty")  # the shared reader: nothing to read is no error
     assert (batch.source, list(batch.rows), batch.lines_read) == ("empty", [], 0)
+
+
+@pytest.mark.parametrize("memory", ["32MB", "1MB"])
+def test_duckdb_works_within_its_memory_and_reads_again_without_it_if_it_must(
+        memory: str, sample_batch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # 32 MB is enough for the sample; within 1 MB DuckDB cannot even hold the file's blocks
+    monkeypatch.setattr(focus, "_DUCKDB_MEMORY", memory)
+    monkeypatch.chdir(tmp_path)  # DuckDB's own spill folder would be ./.tmp
+    batch = read_files([SAMPLE], label="sample")
+    assert _as_table(batch.rows) == _as_table(sample_batch.rows)
+    assert batch.day_digests == sample_batch.day_digests
+    again = [r.getMessage() for r in caplog.records if "reading them again" in r.getMessage()]
+    assert again == ([] if memory == "32MB" else
+                     ["sample: reading the cost files needs more than 1MB; reading them again "
+                      "without that limit"])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_registry_builds_a_focus_source() -> None:
