@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -175,13 +176,14 @@ class _Read:
 
 def _read(paths: Sequence[Path], *, span: list[date], names: Mapping[Path, str],
           memory: str | None) -> _Read:
-    with tempfile.TemporaryDirectory(prefix="finops-duckdb-") as spill, duckdb.connect() as con:
+    with _spill_folder() as spill, duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")  # days are UTC days, whatever the host says
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")  # the result is sorted anyway
-        con.execute(f"SET temp_directory = {quote_str(spill)}")  # else ./.tmp, where it runs
-        if memory is not None:
-            con.execute(f"SET memory_limit = {quote_str(memory)}")
+        if spill is not None:  # else DuckDB's own: ./.tmp, wherever the bot runs
+            con.execute(f"SET temp_directory = {quote_str(spill)}")
+            if memory is not None:
+                con.execute(f"SET memory_limit = {quote_str(memory)}")
         schemas = [inspect(con, p, names.get(p, str(p))) for p in paths]
         try:
             con.execute(
@@ -215,6 +217,21 @@ def _read(paths: Sequence[Path], *, span: list[date], names: Mapping[Path, str],
             for provider, account, day, first, second in con.execute(_DIGEST_SQL, span).fetchall()
         }
     return _Read(lines_read, rows, digests)
+
+
+@contextmanager
+def _spill_folder() -> Iterator[str | None]:
+    """A temporary folder for DuckDB to spill to; None, and a warning, where none can be made
+    (a read-only file system): DuckDB then works without a limit, as it would by default."""
+    try:
+        folder = tempfile.TemporaryDirectory(prefix="finops-duckdb-")
+    except OSError as exc:
+        log.warning("no temporary folder for DuckDB to spill to (%s): cost files are read "
+                    "without a memory limit", exc)
+        yield None
+        return
+    with folder as path:
+        yield path
 
 
 def _fetch(

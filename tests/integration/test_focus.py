@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -249,6 +250,16 @@ def test_duckdb_works_within_its_memory_and_reads_again_without_it_if_it_must(
                      ["sample: reading the cost files needs more than 1MB; reading them again "
                       "without that limit"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_temporary_folder_duckdb_reads_without_a_limit(
+        sample_batch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # a read-only file system: no folder to spill to
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "read-only"))
+    batch = read_files([SAMPLE], label="sample")
+    assert _as_table(batch.rows) == _as_table(sample_batch.rows)
+    assert any("no temporary folder for DuckDB" in r.getMessage() for r in caplog.records)
 
 
 def test_registry_builds_a_focus_source() -> None:
