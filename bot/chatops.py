@@ -199,11 +199,12 @@ def _owner(
     team = config.teams.get(res.team or "")
     allowed = (is_admin(config, caller.email, group_members=caller.group_members)
                or (team is not None and team.manager == caller.email))
+    if not allowed and res.team:
+        raise CommandError(f"only the manager of team {res.team} or an admin can reassign "
+                           "this resource.")
     if not allowed:
-        raise CommandError(
-            f"only the manager of team {res.team or '(none)'} or an admin can "
-            "reassign this resource."
-        )
+        raise CommandError("only an admin can reassign this resource: it has no team, so no "
+                           "team manager.")
     new_owner = _email_of(session, command.user, caller)  # type: ignore[arg-type]
     before = (res.owner, res.team)
     resources.set_override(

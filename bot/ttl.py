@@ -130,7 +130,7 @@ def resolve(
     )
     if override is not None:
         when = override.set_at.strftime("%Y-%m-%d %H:%M UTC")
-        return ttl(override.expires_at, f"extended by {override.set_by} on {when}")
+        return ttl(override.expires_at, f"an extension by {override.set_by} on {when}")
     tagged = expiry_from_tags(tags, first_seen=first_seen)
     if tagged is not None:
         return ttl(tagged.at, tagged.source)

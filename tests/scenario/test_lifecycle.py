@@ -91,7 +91,7 @@ def test_an_extend_click_between_warning_and_action_prevents_the_destroy(
     row = _row(services)
     assert row.state == "active" and row.expires_at is not None
     assert row.expires_at - clock.now == timedelta(days=3)  # it had expired: from now
-    assert "extended by bob@example.com" in row.source
+    assert "an extension by bob@example.com" in row.source
 
     seen = len(_dms(fake_slack, "U0BOB"))
     for step in (timedelta(minutes=1), timedelta(minutes=11), timedelta(hours=2)):
@@ -132,7 +132,8 @@ def test_only_owner_manager_or_admin_may_extend_and_bad_text_changes_nothing(
     assert "would not extend it" in json.dumps(shorter.payload)  # never shortens
     shown = _ask(slack, fake_slack, "ttl perf-test-bob", "U0BOB")
     text = json.dumps(shown.payload)
-    assert "extended by alice@example.com" in text and "destroyed after a grace period" in text
+    assert "TTL from an extension by alice@example.com" in text
+    assert "destroyed after a grace period" in text
 
 
 def test_pause_actions_is_admin_only_and_stops_every_act(

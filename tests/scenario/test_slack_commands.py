@@ -127,6 +127,11 @@ def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: 
     with Session(services.engine) as session:
         audit = session.scalars(select(AuditLog).where(AuditLog.action == "owner.set")).one()
         assert audit.actor == "alice@example.com" and audit.origin == "slack"
+    # a resource with no team has no manager: only an admin may give it an owner
+    slack.command("owner mystery-box <@U0BOB>", user_id="U0CAROL",
+                  response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 3)
+    assert "only an admin can reassign this resource: it has no team" in fake_slack.replies[2].text
 
 
 def test_forged_and_stale_requests_get_401_and_change_nothing(

@@ -49,7 +49,7 @@ def test_most_specific_source_wins_and_says_where_it_comes_from() -> None:
     extended = _resolve(tags={"ttl": "3d"},
                         override=Override(NOW + timedelta(days=2), "bob@example.com", NOW))
     assert extended.expires_at == NOW + timedelta(days=2)
-    assert extended.source == "extended by bob@example.com on 2026-11-27 10:00 UTC"
+    assert extended.source == "an extension by bob@example.com on 2026-11-27 10:00 UTC"
     assert _resolve(tags={"ttl": "never"}).expires_at is None
     # an unreadable expires-at gives way to a readable ttl tag, not to the policy
     both = _resolve(tags={"expires-at": "end of sprint", "ttl": "3d"})
