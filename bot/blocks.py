@@ -98,15 +98,17 @@ def costs_message(report: CostReport) -> Message:
 
 
 def resources_message(
-    title: str, rows: Sequence[tuple[str, str, str, str]], *, total: int
+    title: str, rows: Sequence[tuple[str, str, str, str]], *, total: int, hint: str | None = None
 ) -> Message:
-    """A list of resources as (name, owner, team, why) rows; ``total`` may exceed the rows."""
+    """A list of resources as (name, owner, team, note) rows; ``total`` may exceed the rows."""
     if not rows:
         return f"{title}: none.", [_section(f"*{title}*: none.")]
-    body = "\n".join(f"• `{name}` — {owner} / {team} _({why})_" for name, owner, team, why in rows)
+    body = "\n".join(f"• `{name}` — {owner} / {team} _({note})_"
+                     for name, owner, team, note in rows)
     blocks = [_header(title), _section(body)]
-    if total > len(rows):
-        blocks.append(_context(f"Showing {len(rows)} of {total}."))
+    shown = f"Showing {len(rows)} of {total}." if total > len(rows) else ""
+    if shown or hint:
+        blocks.append(_context(" ".join(t for t in (shown, hint) if t)))
     return f"{title}: {total} resources", blocks
 
 

@@ -183,11 +183,17 @@ def _resources(session: Session, *, config: Config, caller: Caller, command: Com
     else:
         email = caller.email if command.scope == "me" else _email_of(session, command.user, caller)  # type: ignore[arg-type]
         found, title = resources.find(session, owner=email), f"Resources of {email}"
-    rows = [
-        (r.name or r.resource_id, r.owner or "unowned", r.team or "no team", r.owner_source)
-        for r in found[:_LIST_LIMIT]
-    ]
-    return Reply(*blocks.resources_message(title, rows, total=len(found)))
+    if command.scope == "unowned":  # where each one is, to find whose it is or write a rule
+        rows = [(r.name or r.resource_id, "unowned", r.team or "no team",
+                 " · ".join(part for part in (r.provider, r.account_name or r.account_id,
+                                              r.service) if part))
+                for r in found[:_LIST_LIMIT]]  # fmt: skip
+        hint = "`/finops owner R @user` gives one an owner; an owner rule in the config, many."
+    else:
+        rows = [(r.name or r.resource_id, r.owner or "unowned", r.team or "no team",
+                 r.owner_source) for r in found[:_LIST_LIMIT]]  # fmt: skip
+        hint = None
+    return Reply(*blocks.resources_message(title, rows, total=len(found), hint=hint))
 
 
 def _owner(

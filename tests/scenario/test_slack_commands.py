@@ -134,6 +134,16 @@ def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: 
     assert "only an admin can reassign this resource: it has no team" in fake_slack.replies[2].text
 
 
+def test_the_unowned_list_says_where_each_resource_is_and_how_to_give_it_an_owner(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    slack.command("resources unowned", user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait_reply(fake_slack)
+    text = str(fake_slack.replies[0].payload["blocks"])
+    assert "`mystery-box` — unowned / no team _(AWS · staging · Amazon Elastic Compute Cloud)_" \
+        in text
+    assert "`/finops owner R @user` gives one an owner" in text
+
+
 def test_forged_and_stale_requests_get_401_and_change_nothing(
         slack: SlackClientSim, fake_slack: FakeSlack) -> None:
     before = len(fake_slack.calls())
