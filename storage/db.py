@@ -135,10 +135,13 @@ def insert_rows(
     connection = session.connection()
     dialect = connection.dialect
     mark = _PLACEHOLDERS.get(dialect.paramstyle)
+    # the dialect's own conversions, as SQLAlchemy's statements use: the generic type's leave
+    # a date or datetime to the driver (SQLite's adapters: another text than SQLAlchemy's, and
+    # deprecated since Python 3.12)
     convert = [
         (i, f)
         for i, name in enumerate(columns)
-        if (f := table.c[name].type.bind_processor(dialect)) is not None
+        if (f := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
     names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
     target = f"{dialect.identifier_preparer.format_table(table)} ({names})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -146,3 +146,26 @@ def test_update_rows_sets_the_given_columns_of_the_given_keys_only(session: Sess
         "it's-3": (None, "web", D0 - timedelta(days=1), "web-1"),
     }
     assert session.get(Resource, "i-404") is None
+
+
+def test_insert_rows_stores_dates_and_times_as_sqlalchemy_does(session: Session) -> None:
+    # insert_rows bypasses SQLAlchemy's statements for speed: it must still convert values as
+    # they do, or one column holds two spellings of a time (on SQLite, compared as text)
+    from sqlalchemy import text
+
+    from storage.db import insert_rows
+    from storage.models import Lifecycle
+
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    session.add(Lifecycle(resource_id="by-orm", expires_at=at, next_at=at, updated_at=at))
+    session.flush()
+    columns = ("resource_id", "expires_at", "source", "action", "warn_before_s", "grace_s",
+               "state", "next_at", "outcome", "attempts", "last_error", "version", "updated_at")
+    insert_rows(session, Lifecycle.__table__, columns,  # type: ignore[attr-defined]
+                [("by-insert-rows", at, "", "notify", 1, 1, "active", at, "", 0, "", 0, at)])
+    stored = dict(session.execute(text(
+        "SELECT resource_id, CAST(expires_at AS TEXT) || '|' || CAST(next_at AS TEXT) "
+        "FROM lifecycle")).all())
+    assert stored["by-insert-rows"] == stored["by-orm"]
+    session.expire_all()
+    assert session.get(Lifecycle, "by-insert-rows").expires_at == at  # type: ignore[union-attr]
