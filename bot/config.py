@@ -226,8 +226,10 @@ class Config(Section):
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    return f"{key}: {first['msg']}"
+    message = str(first["msg"]).removeprefix("Value error, ")  # pydantic's, for a ValueError
+    if not first["loc"]:  # checks across sections name their key themselves
+        return message
+    return f"{'.'.join(str(p) for p in first['loc'])}: {message}"
 
 
 def parse_config(text: str, *, source: str) -> Config:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,6 +27,28 @@ def _check_span(value: str) -> str:
         parse_span(value)
     except CommandError as exc:
         raise ValueError(str(exc)) from exc
+    return value
+
+
+def _check_cron(value: str) -> str:
+    """A crontab expression the scheduler takes (five fields, UTC)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a crontab schedule like '*/15 * * * *' "
+                         f"({exc})") from exc
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    """An IANA time zone name (``Europe/Berlin``, ``UTC``)."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"{value!r} is not a time zone name like 'Europe/Berlin' or "
+                         "'UTC'") from None
     return value
 
 
@@ -78,6 +101,11 @@ class LifecycleConfig(Section):
     @classmethod
     def _span(cls, value: str) -> str:
         return _check_span(value)
+
+    @field_validator("sweep")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
 
 
 HookEvent = Literal["acquire", "extend", "release"]
@@ -145,6 +173,11 @@ class PowerSchedule(Section):
     timezone: str = "UTC"
     weekdays_only: bool = True
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
 
 class AnomalyGates(Section):
     """Gates an anomaly must pass before anyone is alerted."""
@@ -164,11 +197,21 @@ class DigestConfig(Section):
     floor: float = Field(default=1.0, ge=0)  # skip scopes spending less than this a week
     min_change_pct: float = Field(default=5.0, ge=0)  # "nothing changed" below this
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
 
 class JobsConfig(Section):
     """Cron expressions (crontab syntax, UTC) of the scheduled jobs."""
 
     ingest: str = "0 */6 * * *"
+
+    @field_validator("ingest")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
 
 
 class DeploysConfig(Section):

@@ -30,6 +30,13 @@ def test_demo_config_loads() -> None:
         ("accounts: [{name: a, provider: azure}]", "accounts.0.azure.scope"),
         ("cost_metric: Cheapest", "cost_metric"),
         ("surprise: 1", "surprise"),
+        ("lifecycle: {sweep: every minute}",
+         "lifecycle.sweep: 'every minute' is not a crontab schedule like '*/15 * * * *'"),
+        ("jobs: {ingest: '0 */6 * *'}", "jobs.ingest: '0 */6 * *' is not a crontab schedule"),
+        ("digest: {timezone: Mars/Olympus}",
+         "digest.timezone: 'Mars/Olympus' is not a time zone name like 'Europe/Berlin'"),
+        ("schedules: [{name: n, stop_at: '19:00', start_at: '07:00', timezone: CEST}]",
+         "schedules.0.timezone: 'CEST' is not a time zone name"),
         ("teams: [unclosed", "line 1"),
         ("- just\n- a list", "top level must be a mapping"),
     ],
@@ -41,6 +48,13 @@ def test_bad_config_names_file_key_and_problem(text: str, fragment: str) -> None
     assert message.startswith("finops.yaml")
     assert fragment in message
     assert "\n" not in message
+    assert "Value error" not in message and "(top level)" not in message  # pydantic's words
+
+
+def test_a_check_across_sections_names_its_key_first() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("rules: [{name: r, team: nope}]", source="finops.yaml")
+    assert str(info.value) == "finops.yaml: rules.0.team: unknown team 'nope'"
 
 
 def test_missing_file(tmp_path: Path) -> None:
