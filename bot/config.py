@@ -29,6 +29,15 @@ from bot.errors import ConfigError
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.yaml"
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email(value: str) -> str:
+    """An email as the bot compares them (Slack's, tags'): trimmed, in lower case."""
+    email = value.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise ValueError(f"{value!r} is not an email address")
+    return email
 
 
 # --- accounts: one per cost source, discriminated by provider ---------------------------------
@@ -103,6 +112,16 @@ class Team(Section):
     default_owner: str | None = None
     members: list[str] = Field(default_factory=list)
 
+    @field_validator("manager")
+    @classmethod
+    def _manager(cls, value: str | None) -> str | None:
+        return None if value is None else _email(value)
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, value: list[str]) -> list[str]:
+        return [_email(member) for member in value]
+
 
 class Match(Section):
     """Conditions of a rule, AND-ed; an empty match matches everything."""
@@ -170,6 +189,11 @@ class Config(Section):
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     deploys: DeploysConfig = Field(default_factory=DeploysConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: list[str]) -> list[str]:
+        return [_email(admin) for admin in value]
 
     @field_validator("admin_groups")
     @classmethod

@@ -37,6 +37,10 @@ def test_demo_config_loads() -> None:
          "digest.timezone: 'Mars/Olympus' is not a time zone name like 'Europe/Berlin'"),
         ("schedules: [{name: n, stop_at: '19:00', start_at: '07:00', timezone: CEST}]",
          "schedules.0.timezone: 'CEST' is not a time zone name"),
+        ("teams: {web: {manager: alice}}", "teams.web.manager: 'alice' is not an email address"),
+        ("teams: {web: {members: [bob@example.com, carol]}}",
+         "teams.web.members: 'carol' is not an email address"),
+        ("admins: ['@alice']", "admins: '@alice' is not an email address"),
         ("teams: [unclosed", "line 1"),
         ("- just\n- a list", "top level must be a mapping"),
     ],
@@ -60,3 +64,13 @@ def test_a_check_across_sections_names_its_key_first() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_emails_are_compared_as_slack_gives_them() -> None:
+    # Slack's and the tags' emails are compared in lower case: a manager written with
+    # capitals in the config must still be recognised as that person
+    config = parse_config("admins: [' Root@Example.COM ']\nteams: {web: {manager: "
+                          "Carol@Example.com, members: [Dave@Example.com]}}", source="f.yaml")
+    assert config.admins == ["root@example.com"]
+    assert config.teams["web"].manager == "carol@example.com"
+    assert config.teams["web"].members == ["dave@example.com"]
