@@ -20,6 +20,11 @@ from bot.errors import CommandError
 PERIODS = ("7d", "30d", "mtd")
 _JIRA_KEY = re.compile(r"[A-Z][A-Z0-9_]+-[0-9]+")  # ASCII digits; fullmatch: no "\n" after
 _SLACK_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+# What Slack escapes in a command's text (the app's command has should_escape on): a mention
+# <@U123|bob smith>, an email <mailto:bob@example.com|bob@example.com>, a channel or a link
+# <#C123|name>, <https://x|x>; then & < > as entities.
+_SLACK_ESCAPED = re.compile(r"<(@[UW][A-Z0-9]+|mailto:[^<>|]+|[^<>|@]+)(?:\|[^<>]*)?>")
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 
 USAGE = """\
 help                                   this list
@@ -121,12 +126,26 @@ def _book(words: list[str]) -> Command:
     return Command("book", target=words[0], duration=words[1], ticket=ticket)
 
 
+def _plain(text: str) -> str:
+    """The text as typed, from Slack's escaped form: a mention keeps only its user id (the
+    name after the pipe may hold spaces), an email or a link its address."""
+
+    def unescaped(match: re.Match[str]) -> str:
+        target = match.group(1)
+        return f"<{target}>" if target.startswith("@") else target.removeprefix("mailto:")
+
+    text = _SLACK_ESCAPED.sub(unescaped, text)
+    for entity, character in _ENTITIES:
+        text = text.replace(entity, character)
+    return text
+
+
 def parse(text: str) -> Command:
     """Parse command text (without the `/finops` prefix); raises CommandError with usage."""
     if "\x00" in text:  # no name contains one, and PostgreSQL refuses it in any query
         raise CommandError("could not read that command (it contains a NUL character)")
     try:
-        words = shlex.split(text.strip())
+        words = shlex.split(_plain(text).strip())
     except ValueError as exc:
         raise CommandError(f"could not read that command ({exc})") from exc
     if not words:

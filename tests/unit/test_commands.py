@@ -55,6 +55,26 @@ def test_grammar(text: str, expected: Command) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Slack's escaped text: a display name after the pipe may hold spaces
+        ("owner web-1 <@U0BOB|Bob Smith>",
+         Command("owner", target="web-1", user=UserRef(user_id="U0BOB"))),
+        ("owner web-1 <mailto:bob@example.com|bob@example.com>",
+         Command("owner", target="web-1", user=UserRef(email="bob@example.com"))),
+        ("resources <@W0ENTERPRISE>", Command("resources", scope="user",
+                                              user=UserRef(user_id="W0ENTERPRISE"))),
+        ("costs resource R&amp;D-bucket",
+         Command("costs", scope="resource", target="R&D-bucket", period="7d")),
+        ("costs resource <https://bucket.example.com|bucket.example.com> 30d",
+         Command("costs", scope="resource", target="https://bucket.example.com", period="30d")),
+    ],
+)
+def test_slack_escapes_are_read_as_what_was_typed(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ("frobnicate", "I don't know `frobnicate`"),

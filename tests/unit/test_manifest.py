@@ -90,7 +90,9 @@ def test_bot_scopes_are_exactly_those_the_calls_need() -> None:
 def test_the_command_is_the_configured_one() -> None:
     [command] = _manifest()["features"]["slash_commands"]
     assert command["command"] == load_config(None).command == "/finops"
-    assert command["should_escape"] is False  # mentions arrive as <@U123|name>: parse_user
+    # escaped, a mention arrives as <@U123|name>, which names the user by id; unescaped it
+    # would be "@name", which the bot cannot resolve
+    assert command["should_escape"] is True
 
 
 def test_the_usage_hint_lists_every_verb_of_the_grammar() -> None:
