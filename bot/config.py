@@ -112,6 +112,14 @@ class Team(Section):
     default_owner: str | None = None
     members: list[str] = Field(default_factory=list)
 
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        code = value.strip().upper()  # as billing files give it: USD, EUR
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"{value!r} is not a currency code like USD or EUR")
+        return code
+
     @field_validator("manager")
     @classmethod
     def _manager(cls, value: str | None) -> str | None:
@@ -190,6 +198,13 @@ class Config(Section):
     deploys: DeploysConfig = Field(default_factory=DeploysConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        if not re.fullmatch(r"/[^\s/]+", value):  # what Slack sends in a command's `command`
+            raise ValueError(f"{value!r} is not a slash command like /finops")
+        return value
+
     @field_validator("admins")
     @classmethod
     def _admins(cls, value: list[str]) -> list[str]:
@@ -222,6 +237,10 @@ class Config(Section):
                 if "@" not in booker and booker not in self.teams:
                     raise ValueError(f"environments.{index}.bookers: {booker!r} is neither an "
                                      "email nor a configured team")
+        schedules = [schedule.name for schedule in self.schedules]
+        duplicate = next((n for n in schedules if schedules.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"schedules: the name {duplicate!r} is used twice")
         envs = [e.name for e in self.environments]
         duplicate = next((n for n in envs if envs.count(n) > 1), None)
         if duplicate is not None:

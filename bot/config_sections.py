@@ -178,6 +178,12 @@ class PowerSchedule(Section):
     def _timezone(cls, value: str) -> str:
         return _check_timezone(value)
 
+    @model_validator(mode="after")
+    def _a_night(self) -> PowerSchedule:
+        if self.stop_at == self.start_at:
+            raise ValueError("stop_at and start_at are the same time: nothing would stay stopped")
+        return self
+
 
 class AnomalyGates(Section):
     """Gates an anomaly must pass before anyone is alerted."""

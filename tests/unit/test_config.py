@@ -41,6 +41,14 @@ def test_demo_config_loads() -> None:
         ("teams: {web: {members: [bob@example.com, carol]}}",
          "teams.web.members: 'carol' is not an email address"),
         ("admins: ['@alice']", "admins: '@alice' is not an email address"),
+        ("command: finops", "command: 'finops' is not a slash command like /finops"),
+        ("teams: {web: {currency: dollars}}",
+         "teams.web.currency: 'dollars' is not a currency code like USD"),
+        ("schedules: [{name: n, stop_at: '19:00', start_at: '07:00'}, "
+         "{name: n, stop_at: '20:00', start_at: '06:00'}]",
+         "schedules: the name 'n' is used twice"),
+        ("schedules: [{name: n, stop_at: '19:00', start_at: '19:00'}]",
+         "schedules.0: stop_at and start_at are the same time"),
         ("teams: [unclosed", "line 1"),
         ("- just\n- a list", "top level must be a mapping"),
     ],
@@ -74,3 +82,8 @@ def test_emails_are_compared_as_slack_gives_them() -> None:
     assert config.admins == ["root@example.com"]
     assert config.teams["web"].manager == "carol@example.com"
     assert config.teams["web"].members == ["dave@example.com"]
+
+
+def test_a_currency_is_kept_as_billing_files_write_it() -> None:
+    config = parse_config("teams: {web: {currency: eur}}", source="f.yaml")
+    assert config.teams["web"].currency == "EUR"  # cost rows say EUR: they must match
