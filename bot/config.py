@@ -24,6 +24,7 @@ from bot.config_sections import (
     PowerSchedule,
     Section,
     TtlPolicy,
+    check_channel,
 )
 from bot.errors import ConfigError
 
@@ -111,6 +112,11 @@ class Team(Section):
     manager: str | None = None
     default_owner: str | None = None
     members: list[str] = Field(default_factory=list)
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return check_channel(value)
 
     @field_validator("currency")
     @classmethod

@@ -30,6 +30,14 @@ def _check_span(value: str) -> str:
     return value
 
 
+def check_channel(value: str | None) -> str | None:
+    """A Slack channel as chat.postMessage takes it: ``#name`` or an id; no spaces (Slack's
+    names have none), at most 80 characters."""
+    if value is not None and not re.fullmatch(r"#?[^\s#]{1,80}", value):
+        raise ValueError(f"{value!r} is not a Slack channel like #team-costs or C0123ABCD")
+    return value
+
+
 def _check_cron(value: str) -> str:
     """A crontab expression the scheduler takes (five fields, UTC)."""
     from apscheduler.triggers.cron import CronTrigger
@@ -97,6 +105,11 @@ class LifecycleConfig(Section):
     sweep: str = "*/15 * * * *"  # cron (UTC) of the lifecycle sweep
     admin_channel: str | None = None  # where cap and escalation alerts go (else admins by DM)
 
+    @field_validator("admin_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return check_channel(value)
+
     @field_validator("warn_before", "grace", "max_extension")
     @classmethod
     def _span(cls, value: str) -> str:
@@ -160,6 +173,11 @@ class Environment(Section):
     @classmethod
     def _span(cls, value: str) -> str:
         return _check_span(value)
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return check_channel(value)
 
 
 class PowerSchedule(Section):
