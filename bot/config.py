@@ -33,7 +33,7 @@ _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def _email(value: str) -> str:
+def normalised_email(value: str) -> str:
     """An email as the bot compares them (Slack's, tags'): trimmed, in lower case."""
     email = value.strip().lower()
     if not _EMAIL.fullmatch(email):
@@ -129,12 +129,12 @@ class Team(Section):
     @field_validator("manager")
     @classmethod
     def _manager(cls, value: str | None) -> str | None:
-        return None if value is None else _email(value)
+        return None if value is None else normalised_email(value)
 
     @field_validator("members")
     @classmethod
     def _members(cls, value: list[str]) -> list[str]:
-        return [_email(member) for member in value]
+        return [normalised_email(member) for member in value]
 
 
 class Match(Section):
@@ -214,7 +214,7 @@ class Config(Section):
     @field_validator("admins")
     @classmethod
     def _admins(cls, value: list[str]) -> list[str]:
-        return [_email(admin) for admin in value]
+        return [normalised_email(admin) for admin in value]
 
     @field_validator("admin_groups")
     @classmethod

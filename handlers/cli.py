@@ -162,10 +162,15 @@ def jobs_run(name: str) -> None:
 def shell(user: Annotated[str, typer.Option(help="Act as this user (email).")]) -> None:
     """Type `/finops` commands as USER; answers print as Slack would show them."""
     import app
+    from bot.config import normalised_email
     from handlers import cli_ops
 
+    try:
+        email = normalised_email(user)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--user") from None
     with app.cli_services() as services:
-        cli_ops.shell(services, user.lower())
+        cli_ops.shell(services, email)
 
 
 def _day(value: str | None, option: str) -> date | None:

@@ -129,6 +129,7 @@ def test_bad_files_fail_with_one_line_and_write_nothing(
         (["report", "--start", "2024-09-01", "--end", "2024-09-30", "--metric", "Cost"],
          ["--metric", "'Cost' is not one of", "EffectiveCost", "BilledCost", "ListCost"]),
         (["frobnicate"], ["No such command", "frobnicate"]),
+        (["shell", "--user", "bob"], ["--user", "'bob' is not an email address"]),
     ],
 )
 def test_usage_errors_are_usage_and_one_message_not_a_traceback(
