@@ -63,6 +63,14 @@ class AwsAccount(Section):
     endpoint_url: str | None = None
 
 
+# A BigQuery table path: project id (6-30 characters; a domain-scoped one has a colon),
+# dataset and table. It is formatted into SQL (BigQuery does not bind table names), so it
+# must be exactly this.
+BIGQUERY_TABLE = re.compile(
+    r"^(?P<project>[a-z][a-z0-9.:-]*[a-z0-9])\.(?P<dataset>\w+)\.(?P<table>[\w-]+)$"
+)
+
+
 class GcpAccount(Section):
     """GCP: BigQuery billing export table; billing accounts/projects via Cloud Billing."""
 
@@ -74,6 +82,14 @@ class GcpAccount(Section):
     endpoint_url: str | None = None  # BigQuery API root, e.g. http://127.0.0.1:9050
     billing_endpoint_url: str | None = None  # Cloud Billing API root (discovery)
     compute_endpoint_url: str | None = None  # Compute Engine API root (stop/start/delete)
+
+    @field_validator("bigquery_table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        if not BIGQUERY_TABLE.match(value):
+            raise ValueError(f"{value!r} is not a BigQuery table path like "
+                             "my-project.billing.gcp_billing_export_resource_v1_0123AB")
+        return value
 
 
 class AzureAccount(Section):

@@ -40,7 +40,7 @@ from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 from google.cloud.billing_v1 import CloudBillingClient
 
-from bot.config import GcpAccount
+from bot.config import BIGQUERY_TABLE, GcpAccount
 from bot.errors import ConfigError, ProviderAuthError, ProviderError, ProviderThrottled
 from bot.records import DailyCost
 from providers.base import CostBatch
@@ -53,12 +53,9 @@ THROTTLE_REASONS = frozenset(
 QUERY_RETRY = DEFAULT_RETRY.with_timeout(120.0)
 JOB_RETRY = DEFAULT_JOB_RETRY.with_timeout(300.0)
 
-_TABLE = re.compile(
-    r"^(?P<project>[a-z][a-z0-9.:-]*[a-z0-9])\.(?P<dataset>\w+)\.(?P<table>[\w-]+)$"
-)
 
 # GoogleSQL that DuckDB also runs (the test fake executes it). Identifiers cannot be query
-# parameters, so the table path is formatted in after validation against _TABLE.
+# parameters, so the table path is formatted in after validation against BIGQUERY_TABLE.
 COST_QUERY = """
 SELECT
   CAST(usage_start_time AS DATE) AS day,
@@ -124,7 +121,7 @@ class GcpSource:
         job_retry: Retry | None = JOB_RETRY,
         page_size: int | None = None,
     ) -> None:
-        match = _TABLE.match(table)
+        match = BIGQUERY_TABLE.match(table)
         if match is None:
             raise ConfigError(
                 f"gcp account {name!r}: bigquery_table {table!r} is not project.dataset.table"

@@ -12,6 +12,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
 from google.oauth2.credentials import Credentials
+from pydantic import ValidationError
 
 from bot.config import GcpAccount
 from bot.errors import ConfigError, ProviderAuthError, ProviderError, ProviderThrottled
@@ -394,5 +395,8 @@ def test_registry_builds_the_source_without_touching_credentials() -> None:
 
 
 def test_a_table_path_that_is_not_project_dataset_table_is_a_config_error() -> None:
+    # the table is formatted into the SQL: the config refuses it, and so does the source
+    with pytest.raises(ValidationError, match="bigquery_table"):
+        GcpAccount(provider="gcp", name="g", bigquery_table="dataset.table`;--")
     with pytest.raises(ConfigError, match="bigquery_table"):
-        from_account(GcpAccount(provider="gcp", name="g", bigquery_table="dataset.table`;--"))
+        GcpSource(name="g", table="dataset.table`;--")

@@ -53,6 +53,8 @@ def test_demo_config_loads() -> None:
          "teams.web.slack_channel: 'web costs' is not a Slack channel like #team-costs"),
         ("environments: [{name: e, slack_channel: '#a#b'}]", "environments.0.slack_channel"),
         ("lifecycle: {admin_channel: ''}", "lifecycle.admin_channel"),
+        ("accounts: [{name: g, provider: gcp, bigquery_table: billing_export}]",
+         "accounts.0.gcp.bigquery_table: 'billing_export' is not a BigQuery table path"),
         ("teams: [unclosed", "line 1"),
         ("- just\n- a list", "top level must be a mapping"),
     ],
