@@ -105,9 +105,28 @@ def _dispatch(
     raise CommandError(f"`{command.verb}` is not available in this version yet.")
 
 
+_ACCOUNTS_SHOWN = 10
+
+
 def _unknown_team(config: Config, name: str | None) -> CommandError:
     known = ", ".join(sorted(config.teams)) or "none configured"
     return CommandError(f"unknown team `{name}` (teams: {known})")
+
+
+def _check_known(session: Session, command: Command) -> None:
+    """Refuse a resource or an account the bot has never seen, rather than answer "no costs"."""
+    target = command.target or ""
+    if command.scope == "resource" and resources.get(session, resource=target) is None:
+        raise CommandError(f"no resource `{target}` (give its id or its unique name)")
+    if command.scope == "account":
+        known = resources.accounts(session)
+        if not any(target in (account, name) for account, name in known):
+            shown = [f"{name} ({account})" if name and name != account else account
+                     for account, name in known[:_ACCOUNTS_SHOWN]]
+            if len(known) > _ACCOUNTS_SHOWN:
+                shown.append(f"and {len(known) - _ACCOUNTS_SHOWN} more")
+            raise CommandError(f"unknown account `{target}` "
+                               f"(accounts: {', '.join(shown) or 'none yet'})")
 
 
 def _email_of(session: Session, user: UserRef, caller: Caller) -> str:
@@ -152,6 +171,8 @@ def _costs(
         return by_currency((row.currency, row.cost) for row in rows)
 
     now_totals, before_totals = total(period), total(before)
+    if not now_totals and not before_totals:  # a typo, or really nothing spent?
+        _check_known(session, command)
     changes = {cur: Change(v, before_totals.get(cur, 0.0)) for cur, v in now_totals.items()}
 
     def top(group_by: str) -> list[Line]:

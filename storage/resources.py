@@ -181,6 +181,13 @@ def without_owner(session: Session) -> list[tuple[str, str]]:
     return [(str(team), name or rid) for team, name, rid in session.execute(stmt)]
 
 
+def accounts(session: Session) -> list[tuple[str, str]]:
+    """(account id, account name) of every account a resource is in, by id."""
+    stmt = (select(col(Resource.account_id), col(Resource.account_name)).distinct()
+            .where(col(Resource.account_id) != "").order_by(col(Resource.account_id)))
+    return [(str(account), str(name or "")) for account, name in session.execute(stmt)]
+
+
 def get(session: Session, *, resource: str) -> Resource | None:
     """A resource by id, or by name when the name is unique; nothing for an empty string
     (many resources have no name)."""

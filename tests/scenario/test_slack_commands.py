@@ -107,6 +107,18 @@ def test_a_command_that_cannot_be_done_gets_its_reason_not_the_command_list(
     slack.command("resources team nope", user_id="U0BOB", response_url=fake_slack.response_url())
     _wait_reply(fake_slack, 2)
     assert fake_slack.replies[1].text == reply.text
+    # an account or a resource never seen is a typo to point out, not "no costs"
+    slack.command("costs account nope", user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 3)
+    assert fake_slack.replies[2].text.startswith(
+        "unknown account `nope` (accounts: prod (111111111111), staging (222222222222), ")
+    slack.command("costs resource nope 30d", user_id="U0BOB",
+                  response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 4)
+    assert fake_slack.replies[3].text.startswith("no resource `nope` (give its id or its unique")
+    slack.command("costs account prod", user_id="U0BOB", response_url=fake_slack.response_url())
+    _wait_reply(fake_slack, 5)
+    assert "Costs: account prod" in str(fake_slack.replies[4].payload["blocks"])
 
 
 def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: FakeSlack,
