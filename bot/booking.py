@@ -152,10 +152,14 @@ def check_may_book(config: Config, env: Environment, email: str, *,
 
 def check_may_manage(config: Config, env: Environment, held: Held, email: str,
                      verb: str, *, group_members: GroupMembers | None = None) -> None:
-    """Only the holder or an admin may release or extend a booking."""
+    """Only the holder, the environment team's manager or an admin may release or extend a
+    booking."""
     if held.holder.lower() != email.lower() and not is_admin(config, env, email,
                                                              group_members=group_members):
-        raise CommandError(f"only {held.holder} (the holder) or an admin can {verb} {env.name}")
+        team = config.teams.get(env.team or "")
+        manager = f", {team.manager} (manager of team {env.team})" if team and team.manager else ""
+        raise CommandError(f"only {held.holder} (the holder){manager} or an admin can {verb} "
+                           f"{env.name}")
 
 
 def check_nobody_waiting(env: Environment, held: Held, queue: Sequence[str]) -> None:

@@ -146,7 +146,8 @@ def test_book_extend_release_with_costs_rights_and_audit(slack: SlackClientSim,
     assert json.loads(hooks[0].details)["ok"] is True  # the demo's harmless `true` hook ran
 
     refused = _press(slack, fake_slack, "env_release", "staging-1", "U0CAROL")
-    assert "only bob@example.com (the holder) or an admin" in refused.text
+    assert refused.text == ("only bob@example.com (the holder), alice@example.com (manager of "
+                            "team platform) or an admin can release staging-1")
     assert len(_open_bookings(services)) == 1
 
     extended = _press(slack, fake_slack, "env_extend_1d", "staging-1", "U0BOB")
