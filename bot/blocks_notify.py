@@ -47,10 +47,10 @@ def _bullets(items: Sequence[str], limit: int = 5) -> str:
 def digest_message(d: Digest) -> Message:
     """The daily digest of one owner or team."""
     cur = d.currency
-    budget = "no budget set"
+    forecast = money(d.forecast, cur)  # a person has no budget; a team may have none set
     if d.budget is not None:
         flag = ":red_circle: over" if d.over_budget else ":large_green_circle: within"
-        budget = f"{money(d.budget, cur)} ({flag})"
+        forecast += f" vs budget {money(d.budget, cur)} ({flag})"
     out: list[Block] = [
         _header(f"Daily costs: {d.title} ({d.day:%a %b %d})"),
         _fields(
@@ -63,7 +63,7 @@ def digest_message(d: Digest) -> Message:
                 f"{money(d.week.current, cur)} ({money(d.week.delta, cur)}, {pct(d.week.pct)})",
             ),
             ("Month to date", money(d.mtd, cur)),
-            ("Month-end forecast", f"{money(d.forecast, cur)} vs budget {budget}"),
+            ("Month-end forecast", forecast),
         ),
     ]
     if d.movers:

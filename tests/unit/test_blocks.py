@@ -88,3 +88,13 @@ def test_long_lists_stay_within_limits() -> None:
     lines = [f"line {i} " + "y" * 200 for i in range(300)]
     _, built = blocks.list_message("Many", lines)
     assert message_errors(built) == []
+
+
+def test_a_digest_without_a_budget_shows_the_forecast_alone() -> None:
+    # an owner's digest has no budget, nor has a team without one set
+    import dataclasses
+
+    _, built = blocks_notify.digest_message(dataclasses.replace(_digest(), budget=None))
+    fields = [f["text"] for b in built if b["type"] == "section" for f in b.get("fields", [])]
+    forecast = next(f for f in fields if f.startswith("*Month-end forecast*"))
+    assert "budget" not in forecast and forecast.startswith("*Month-end forecast*\n$")
