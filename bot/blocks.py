@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.commands import USAGE
-from bot.costs import CostReport, Line, money, pct
+from bot.costs import CostReport, Line, money, pct, signed_money
 
 Block = dict[str, Any]
 Message = tuple[str, list[Block]]
@@ -82,7 +82,7 @@ def costs_message(report: CostReport) -> Message:
     if not report.totals:
         return note_message(f"No costs for {report.scope} in {report.period.label()}.")
     totals = "\n".join(
-        f"*{money(c.current, cur)}*  ({money(c.delta, cur)}, {pct(c.pct)} vs previous "
+        f"*{money(c.current, cur)}*  ({signed_money(c.delta, cur)}, {pct(c.pct)} vs previous "
         f"{report.period.days} days)"
         for cur, c in sorted(report.totals.items())
     )

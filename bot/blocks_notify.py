@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.costs import money, pct
+from bot.costs import money, pct, signed_money
 from bot.digest import Digest
 
 Block = dict[str, Any]
@@ -60,7 +60,8 @@ def digest_message(d: Digest) -> Message:
             ),
             (
                 "Last 7 days",
-                f"{money(d.week.current, cur)} ({money(d.week.delta, cur)}, {pct(d.week.pct)})",
+                f"{money(d.week.current, cur)} "
+                f"({signed_money(d.week.delta, cur)}, {pct(d.week.pct)})",
             ),
             ("Month to date", money(d.mtd, cur)),
             ("Month-end forecast", forecast),
@@ -73,7 +74,7 @@ def digest_message(d: Digest) -> Message:
                 + _bullets(
                     [
                         f"{m.dimension} `{m.name}`: "
-                        f"{money(m.change.delta, cur)} ({pct(m.change.pct)})"
+                        f"{signed_money(m.change.delta, cur)} ({pct(m.change.pct)})"
                         for m in d.movers
                     ],
                     limit=6,
@@ -150,7 +151,7 @@ def anomaly_message(a: AlertView) -> Message:
     causes = (
         _bullets(
             [
-                f"`{name}`: {money(delta, cur)} ({share:.0%} of the change)"
+                f"`{name}`: {signed_money(delta, cur)} ({share:.0%} of the change)"
                 for name, delta, share in a.causes
             ],
             limit=3,
@@ -163,7 +164,7 @@ def anomaly_message(a: AlertView) -> Message:
             ("Day", f"{a.day:%a %b %d}"),
             ("Actual", money(a.actual, cur)),
             ("Expected", money(a.expected, cur)),
-            ("Impact", f"{money(a.impact, cur)} ({a.impact_pct:+.0f}%)"),
+            ("Impact", f"{signed_money(a.impact, cur)} ({a.impact_pct:+.0f}%)"),
         ),
         _section(f"*Root cause*\n{causes}"),
     ]

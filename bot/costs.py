@@ -76,11 +76,17 @@ def month_end_forecast(daily: Mapping[date, float], *, today: date) -> float:
 
 
 def money(amount: float, currency: str = "USD") -> str:
-    """``$1,234.56`` for USD, ``1,234.56 EUR`` otherwise."""
-    sign = "-" if amount < 0 else ""
+    """``$1,234.56`` for USD, ``1,234.56 EUR`` otherwise (never ``-$0.00``)."""
+    sign = "-" if round(amount, 2) < 0 else ""
     if currency == "USD":
         return f"{sign}${abs(amount):,.2f}"
     return f"{sign}{abs(amount):,.2f} {currency}"
+
+
+def signed_money(amount: float, currency: str = "USD") -> str:
+    """A change of money: ``+$12.00``, ``-$3.50`` (rounded to zero: ``$0.00``)."""
+    shown = money(amount, currency)
+    return f"+{shown}" if round(amount, 2) > 0 else shown
 
 
 def pct(value: float | None) -> str:

@@ -13,6 +13,7 @@ from bot.costs import (
     pct,
     period_bounds,
     previous,
+    signed_money,
 )
 
 
@@ -48,6 +49,13 @@ def test_money() -> None:
     assert money(1234.5) == "$1,234.50"
     assert money(-3) == "-$3.00"
     assert money(10, "EUR") == "10.00 EUR"
+
+
+def test_a_change_of_money_carries_its_sign() -> None:
+    assert signed_money(361.75) == "+$361.75" and signed_money(-2.7) == "-$2.70"
+    assert signed_money(10, "EUR") == "+10.00 EUR"
+    assert signed_money(0.004) == "$0.00" and signed_money(-0.004) == "$0.00"
+    assert money(-0.004) == "$0.00"  # not "-$0.00"
 
 
 def test_forecast_extends_recent_run_rate() -> None:
