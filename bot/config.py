@@ -63,9 +63,9 @@ class AwsAccount(Section):
     endpoint_url: str | None = None
 
 
-# A BigQuery table path: project id (6-30 characters; a domain-scoped one has a colon),
-# dataset and table. It is formatted into SQL (BigQuery does not bind table names), so it
-# must be exactly this.
+# A BigQuery table path: project id (lower case, digits, hyphens; a domain-scoped one has a
+# dot and a colon), dataset and table. It is formatted into SQL (BigQuery does not bind table
+# names), so it must be exactly this.
 BIGQUERY_TABLE = re.compile(
     r"^(?P<project>[a-z][a-z0-9.:-]*[a-z0-9])\.(?P<dataset>\w+)\.(?P<table>[\w-]+)$"
 )
@@ -248,10 +248,12 @@ class Config(Section):
         for index, policy in enumerate(self.ttl_policies):
             if policy.team is not None and policy.team not in self.teams:
                 raise ValueError(f"ttl_policies.{index}.team: unknown team {policy.team!r}")
-        names = [a.name for a in self.accounts]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate is not None:
-            raise ValueError(f"accounts: the name {duplicate!r} is used twice")
+        for key, named in (("accounts", self.accounts), ("schedules", self.schedules),
+                           ("environments", self.environments)):
+            names = [item.name for item in named]
+            duplicate = next((n for n in names if names.count(n) > 1), None)
+            if duplicate is not None:
+                raise ValueError(f"{key}: the name {duplicate!r} is used twice")
         for index, env in enumerate(self.environments):
             if env.team is not None and env.team not in self.teams:
                 raise ValueError(f"environments.{index}.team: unknown team {env.team!r}")
@@ -259,14 +261,7 @@ class Config(Section):
                 if "@" not in booker and booker not in self.teams:
                     raise ValueError(f"environments.{index}.bookers: {booker!r} is neither an "
                                      "email nor a configured team")
-        schedules = [schedule.name for schedule in self.schedules]
-        duplicate = next((n for n in schedules if schedules.count(n) > 1), None)
-        if duplicate is not None:
-            raise ValueError(f"schedules: the name {duplicate!r} is used twice")
         envs = [e.name for e in self.environments]
-        duplicate = next((n for n in envs if envs.count(n) > 1), None)
-        if duplicate is not None:
-            raise ValueError(f"environments: the name {duplicate!r} is used twice")
         aliases = [a for e in self.environments for a in e.deploy_names if a != e.name]
         clash = next((a for a in aliases if aliases.count(a) > 1 or a in envs), None)
         if clash is not None:
