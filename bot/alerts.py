@@ -8,7 +8,7 @@ owner and its team's channel; ``service:`` and ``account:`` scopes to the admins
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +23,24 @@ SNOOZE = timedelta(days=7)
 BASELINE_DAYS = 7
 
 
-def view_of(a: Anomaly) -> AlertView:
+def labels(session: Session, series: Iterable[str]) -> dict[str, str]:
+    """How people know each scope: a resource by its name ("resource events") rather than its
+    id, which for Google Cloud and Azure is a long path; any other scope as it is."""
+    ids = {key for dimension, _, key in (s.partition(":") for s in series)
+           if dimension == "resource"}
+    names = {r.resource_id: r.name for r in resources.summaries(session, ids=ids)} if ids else {}
+    out = {}
+    for scope in series:
+        dimension, _, key = scope.partition(":")
+        name = names.get(key) if dimension == "resource" else None
+        out[scope] = f"resource {name}" if name and name != key else scope
+    return out
+
+
+def view_of(a: Anomaly, *, label: str = "") -> AlertView:
     causes = [(c["name"], float(c["delta"]), float(c["share"])) for c in json.loads(a.causes)]
     return AlertView(a.id or 0, a.series, a.day, a.expected, a.actual, a.impact, a.impact_pct,
-                     a.score, a.currency, causes, a.status, a.feedback_by)
+                     a.score, a.currency, causes, a.status, a.feedback_by, label)
 
 
 def recipients(session: Session, a: Anomaly, *, config: Config) -> list[tuple[str, str]]:
@@ -72,25 +86,28 @@ def on_button(session: Session, *, action_id: str, anomaly_id: int, by: str, now
     a = anomalies.get(session, anomaly_id=anomaly_id)
     if a is None:
         return None
+    view = view_of(a, label=labels(session, [a.series])[a.series])
     if action_id == "anomaly_breakdown":
-        text, blocks = breakdown_message(view_of(a), breakdown(session, a, metric=metric))
+        text, blocks = breakdown_message(view, breakdown(session, a, metric=metric))
         return text, blocks, False
     if action_id == "anomaly_snooze":
         until = now + SNOOZE
         anomalies.snooze(session, series=a.series, until=until, by=by)
         anomalies.set_feedback(session, anomaly_id=anomaly_id, status="acknowledged", by=by,
                                now=now)
-        text, blocks = anomaly_message(view_of(a))
+        text, blocks = anomaly_message(view_of(a, label=view.title))
         blocks.insert(-1, {"type": "context", "elements": [{
-            "type": "mrkdwn", "text": f":zzz: {a.series} snoozed until {until:%b %d} by {by}"}]})
+            "type": "mrkdwn", "text": f":zzz: {view.title} snoozed until {until:%b %d} by {by}"}]})
         return text, blocks, True
     status = {"anomaly_ack": "acknowledged", "anomaly_expected": "expected"}[action_id]
     anomalies.set_feedback(session, anomaly_id=anomaly_id, status=status, by=by, now=now)
-    text, blocks = anomaly_message(view_of(a))
+    text, blocks = anomaly_message(view_of(a, label=view.title))
     return text, blocks, True
 
 
 def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:
     """One line per open anomaly of ``series`` (None: of every scope)."""
-    return [anomaly_line(a.series, a.day, a.actual, a.expected, a.currency)
-            for a in anomalies.open_for(session, series=series)]
+    found = anomalies.open_for(session, series=series)
+    named = labels(session, [a.series for a in found])
+    return [anomaly_line(named[a.series], a.day, a.actual, a.expected, a.currency)
+            for a in found]

@@ -107,10 +107,11 @@ def digest_message(d: Digest) -> Message:
     return text, out
 
 
-def anomaly_line(series: str, day: date, actual: float, expected: float, currency: str) -> str:
-    """One line naming an anomaly, for digests and lists."""
+def anomaly_line(label: str, day: date, actual: float, expected: float, currency: str) -> str:
+    """One line naming an anomaly (its scope as ``alerts.labels`` gives it), for digests and
+    lists."""
     return (
-        f"{series} on {day:%b %d}: {money(actual, currency)} vs "
+        f"{label} on {day:%b %d}: {money(actual, currency)} vs "
         f"{money(expected, currency)} expected"
     )
 
@@ -131,6 +132,11 @@ class AlertView:
     causes: Sequence[tuple[str, float, float]]  # (name, delta, share)
     status: str = "open"
     feedback_by: str | None = None
+    label: str = ""  # how people know the scope: "resource events" for "resource://bigquery…"
+
+    @property
+    def title(self) -> str:
+        return self.label or self.series
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
@@ -159,7 +165,7 @@ def anomaly_message(a: AlertView) -> Message:
         or "_no breakdown_"
     )
     out: list[Block] = [
-        _header(f"Cost anomaly: {a.series}"[:150]),
+        _header(f"Cost anomaly: {a.title}"[:150]),
         _fields(
             ("Day", f"{a.day:%a %b %d}"),
             ("Actual", money(a.actual, cur)),
@@ -192,7 +198,7 @@ def anomaly_message(a: AlertView) -> Message:
         )
     out.append(_context(f"score {a.score:.1f} · anomaly #{a.anomaly_id}"))
     text = (
-        f"Cost anomaly in {a.series}: {money(a.actual, cur)} vs {money(a.expected, cur)} "
+        f"Cost anomaly in {a.title}: {money(a.actual, cur)} vs {money(a.expected, cur)} "
         f"expected on {a.day:%b %d}"
     )
     return text, out
@@ -204,7 +210,7 @@ def breakdown_message(a: AlertView, rows: Sequence[tuple[str, float, float]]) ->
         f"`{name}`: {money(now_, a.currency)} vs {money(base, a.currency)}"
         for name, now_, base in rows
     ]
-    text = f"Breakdown of {a.series} on {a.day:%b %d}"
+    text = f"Breakdown of {a.title} on {a.day:%b %d}"
     return text, [_section(f"*{text}*\n" + (_bullets(lines, limit=15) or "_nothing_"))]
 
 

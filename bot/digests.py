@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session
 
 from bot import blocks_notify
+from bot.alerts import labels as alert_labels
 from bot.charts import daily_stacked_png
 from bot.config import Config
 from bot.delivery import Failures, deliver_once
@@ -120,13 +121,14 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime,
             for scope in (f"team:{res.team}", f"owner:{res.owner}"):
                 expiring[scope].append((res.name or rid, at))
 
-    fresh = anomalies.created_since(session, since=now - timedelta(days=1))
+    fresh = [a for a in anomalies.created_since(session, since=now - timedelta(days=1))
+             if a.status == "open"]
+    named = alert_labels(session, [a.series for a in fresh])
     alerts: dict[str, list[str]] = defaultdict(list)
     for a in fresh:
-        if a.status == "open":
-            alerts[a.series].append(
-                blocks_notify.anomaly_line(a.series, a.day, a.actual, a.expected, a.currency)
-            )
+        alerts[a.series].append(
+            blocks_notify.anomaly_line(named[a.series], a.day, a.actual, a.expected, a.currency)
+        )
     month_start = datetime.combine(yesterday.replace(day=1), time(0), tzinfo=UTC)
     saved = savings.saved_between(session, start=month_start, end=now)
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import metrics
-from bot.alerts import recipients, view_of
+from bot.alerts import labels, recipients, view_of
 from bot.anomaly import (
     Alert,
     SeriesFrame,
@@ -179,6 +179,7 @@ def _notify(services: Services, failures: Failures, *, worker: str) -> int:
         targets = [(int(aid), kind, address, scope, period) for scope, period in pending
                    for aid, kind, address in [scope.split(":", 2)]]
         found = anomalies.by_ids(session, ids=[t[0] for t in targets])
+        named = labels(session, [a.series for a in found.values()])
         ids = resolve_slack_ids(session, services.chat,
                                 [t[2] for t in targets if t[1] == "user"], now=now)
     sent = 0
@@ -186,7 +187,7 @@ def _notify(services: Services, failures: Failures, *, worker: str) -> int:
         anomaly = found.get(anomaly_id)
         if anomaly is None:
             continue
-        text, blocks = anomaly_message(view_of(anomaly))
+        text, blocks = anomaly_message(view_of(anomaly, label=named[anomaly.series]))
         user_id = ids.get(address) if kind == "user" else None
         send = partial(_send_alert, services, kind, address, user_id, text, blocks)
         try:

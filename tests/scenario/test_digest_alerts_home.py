@@ -111,6 +111,26 @@ def test_anomalies_command_lists_my_open_anomalies(slack: SlackClientSim,
     assert "none" in fake_slack.replies[1].text
 
 
+def test_a_resource_anomaly_is_shown_by_the_resource_name(slack: SlackClientSim,
+                                                          fake_slack: FakeSlack,
+                                                          services: Services) -> None:
+    # a Google Cloud resource id is a long path; people know the resource as "events"
+    series = "resource://bigquery.googleapis.com/projects/data-lake-prod/datasets/events"
+    slack.command("anomalies", user_id="U0ALICE", response_url=fake_slack.response_url())
+    wait(lambda: len(fake_slack.replies) == 1)
+    listed = str(fake_slack.replies[0].payload)
+    assert "resource events on" in listed and series not in listed
+    with Session(services.engine) as session:
+        anomaly = session.scalars(select(Anomaly).where(Anomaly.series == series)).one()
+    slack.action("anomaly_snooze", str(anomaly.id), user_id="U0ALICE",
+                 response_url=fake_slack.response_url())
+    wait(lambda: len(fake_slack.replies) == 2)
+    shown = str(fake_slack.replies[1].payload)
+    assert "Cost anomaly: resource events" in shown and "resource events snoozed until" in shown
+    with Session(services.engine) as session:
+        assert session.get(Snooze, series) is not None  # the scope itself is what is snoozed
+
+
 def test_app_home_is_published_once_per_event(slack: SlackClientSim,
                                               fake_slack: FakeSlack) -> None:
     event = {"type": "app_home_opened", "user": "U0BOB", "channel": "D0BOB", "tab": "home"}
