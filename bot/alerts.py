@@ -8,7 +8,7 @@ owner and its team's channel; ``service:`` and ``account:`` scopes to the admins
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ SNOOZE = timedelta(days=7)
 BASELINE_DAYS = 7
 
 
-def labels(session: Session, series: Iterable[str]) -> dict[str, str]:
+def labels(session: Session, series: Sequence[str]) -> dict[str, str]:
     """How people know each scope: a resource by its name ("resource events") rather than its
     id, which for Google Cloud and Azure is a long path; any other scope as it is."""
     ids = {key for dimension, _, key in (s.partition(":") for s in series)
