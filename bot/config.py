@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from bot.config_sections import (
     AnomalyGates,
@@ -23,8 +23,8 @@ from bot.config_sections import (
     LifecycleConfig,
     PowerSchedule,
     Section,
+    SlackChannel,
     TtlPolicy,
-    check_channel,
 )
 from bot.errors import ConfigError
 
@@ -39,6 +39,9 @@ def normalised_email(value: str) -> str:
     if not _EMAIL.fullmatch(email):
         raise ValueError(f"{value!r} is not an email address")
     return email
+
+
+Email = Annotated[str, AfterValidator(normalised_email)]
 
 
 # --- accounts: one per cost source, discriminated by provider ---------------------------------
@@ -124,15 +127,10 @@ class Team(Section):
 
     budget: float | None = Field(default=None, ge=0)
     currency: str = "USD"
-    slack_channel: str | None = None
-    manager: str | None = None
+    slack_channel: SlackChannel | None = None
+    manager: Email | None = None
     default_owner: str | None = None
     members: list[str] = Field(default_factory=list)
-
-    @field_validator("slack_channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel(value)
 
     @field_validator("currency")
     @classmethod
@@ -141,11 +139,6 @@ class Team(Section):
         if not re.fullmatch(r"[A-Z]{3}", code):
             raise ValueError(f"{value!r} is not a currency code like USD or EUR")
         return code
-
-    @field_validator("manager")
-    @classmethod
-    def _manager(cls, value: str | None) -> str | None:
-        return None if value is None else normalised_email(value)
 
     @field_validator("members")
     @classmethod

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from bot.durations import parse_span
 from bot.errors import CommandError
@@ -30,10 +37,10 @@ def _check_span(value: str) -> str:
     return value
 
 
-def check_channel(value: str | None) -> str | None:
+def check_channel(value: str) -> str:
     """A Slack channel as chat.postMessage takes it: ``#name`` or an id; no spaces (Slack's
     names have none), at most 80 characters."""
-    if value is not None and not re.fullmatch(r"#?[^\s#]{1,80}", value):
+    if not re.fullmatch(r"#?[^\s#]{1,80}", value):
         raise ValueError(f"{value!r} is not a Slack channel like #team-costs or C0123ABCD")
     return value
 
@@ -59,6 +66,11 @@ def _check_timezone(value: str) -> str:
                          "'UTC'") from None
     return value
 
+
+# Field types that carry their check: the message names the key, as a field validator's does.
+SlackChannel = Annotated[str, AfterValidator(check_channel)]
+Crontab = Annotated[str, AfterValidator(_check_cron)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 
 LifecycleAction = Literal["notify", "stop", "destroy", "notify-then-destroy"]
 
@@ -102,23 +114,14 @@ class LifecycleConfig(Section):
     warn_before: str = "24h"
     grace: str = "24h"
     max_extension: str = "90d"  # an extension never sets an expiry further than this from now
-    sweep: str = "*/15 * * * *"  # cron (UTC) of the lifecycle sweep
-    admin_channel: str | None = None  # where cap and escalation alerts go (else admins by DM)
-
-    @field_validator("admin_channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel(value)
+    sweep: Crontab = "*/15 * * * *"  # cron (UTC) of the lifecycle sweep
+    # where cap and escalation alerts go (else admins by DM)
+    admin_channel: SlackChannel | None = None
 
     @field_validator("warn_before", "grace", "max_extension")
     @classmethod
     def _span(cls, value: str) -> str:
         return _check_span(value)
-
-    @field_validator("sweep")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return _check_cron(value)
 
 
 HookEvent = Literal["acquire", "extend", "release"]
@@ -158,7 +161,7 @@ class Environment(Section):
     resources: list[str] = Field(default_factory=list)
     tag_selector: dict[str, str] = Field(default_factory=dict)
     max_booking: str = "7d"
-    slack_channel: str | None = None
+    slack_channel: SlackChannel | None = None
     bookers: list[str] = Field(default_factory=list)  # emails and/or team names; empty: anyone
     hooks: list[Hook] = Field(default_factory=list)
     remind_before: str = "1h"
@@ -174,11 +177,6 @@ class Environment(Section):
     def _span(cls, value: str) -> str:
         return _check_span(value)
 
-    @field_validator("slack_channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return check_channel(value)
-
 
 class PowerSchedule(Section):
     """Stop resources off-hours and start them again."""
@@ -188,13 +186,8 @@ class PowerSchedule(Section):
     resources: list[str] = Field(default_factory=list)
     stop_at: dt.time
     start_at: dt.time
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     weekdays_only: bool = True
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        return _check_timezone(value)
 
     @model_validator(mode="after")
     def _a_night(self) -> PowerSchedule:
@@ -217,25 +210,15 @@ class DigestConfig(Section):
     """When the daily digest goes out, and when it is skipped as noise."""
 
     time: dt.time = dt.time(9, 0)
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     floor: float = Field(default=1.0, ge=0)  # skip scopes spending less than this a week
     min_change_pct: float = Field(default=5.0, ge=0)  # "nothing changed" below this
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        return _check_timezone(value)
 
 
 class JobsConfig(Section):
     """Cron expressions (crontab syntax, UTC) of the scheduled jobs."""
 
-    ingest: str = "0 */6 * * *"
-
-    @field_validator("ingest")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return _check_cron(value)
+    ingest: Crontab = "0 */6 * * *"
 
 
 class DeploysConfig(Section):
