@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -21,6 +22,9 @@ from bot.pipeline import reassign_owners
 from storage import audit, costs, identity, resources, rollup
 from storage.db import DATABASE_DOWN
 
+if TYPE_CHECKING:
+    from providers.jira import TicketClient
+
 _LIST_LIMIT = 25
 
 
@@ -33,6 +37,7 @@ class Caller:
     origin: str = "shell"
     email_of: Callable[[str], str | None] | None = None  # chat user id -> email
     group_members: GroupMembers | None = None  # for admin checks through admin groups
+    tickets: TicketClient | None = None  # Jira, to check the ticket a booking links to
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,8 @@ def _dispatch(
     if envs.handles(config, command):
         actor = envs.Actor(email=caller.email, user_id=caller.user_id, origin=caller.origin,
                            group_members=caller.group_members)
-        return Reply(*envs.answer(session, config=config, command=command, actor=actor, now=now))
+        return Reply(*envs.answer(session, config=config, command=command, actor=actor, now=now,
+                                  tickets=caller.tickets))
     if command.verb == "ttl":
         view = lifecycle_requests.ttl_view(session, config=config,
                                            target=command.target or "", now=now)

@@ -9,9 +9,12 @@ Jira comment, DMs) run after the commit, in bot/envs_effects.py.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -22,9 +25,14 @@ from bot.booking import Held
 from bot.commands import Command
 from bot.config import Config
 from bot.config_sections import Environment
-from bot.errors import CommandError
+from bot.errors import CommandError, ProviderError, ResourceGone
 from storage import audit, bookings, identity
 from storage.models_envs import Booking
+
+if TYPE_CHECKING:
+    from providers.jira import TicketClient
+
+log = logging.getLogger(__name__)
 
 ENV_VERBS = ("envs", "env", "book", "release")
 
@@ -162,6 +170,35 @@ def book(session: Session, *, config: Config, env: Environment, until: datetime,
     held = Held(new_id, env.name, actor.email, now, until, ticket, actor.user_id)
     return Outcome(True, blocks_envs.booked_message(
         view(session, config, env, now=now, held=held, with_costs=False), expected))
+
+
+def check_linkable(tickets: TicketClient | None, env: Environment, ticket: str | None, *,
+                   within: float | None = None) -> None:
+    """CommandError when ``ticket`` cannot be linked to a booking of ``env``: Jira does not
+    show it, or it is in a status that releases ``env`` (the bookings job would release the
+    booking at once). Without Jira, or when it does not answer (within ``within`` seconds if
+    given), the booking goes ahead unchecked; its comment step reports a failure to the
+    holder. Called before the booking's transaction: no database connection waits on Jira."""
+    if tickets is None or ticket is None:
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-check")
+    asked = pool.submit(tickets.status, ticket)
+    pool.shutdown(wait=False)  # a late answer is dropped, not waited for
+    try:
+        status, category = asked.result(timeout=within)
+    except TimeoutError:
+        log.warning("booking %s for %s without checking the ticket: Jira did not answer "
+                    "within %.0f s", env.name, ticket, within or 0)
+        return
+    except ResourceGone:
+        raise CommandError(f"{ticket} is not in Jira, or I may not see it; check the key") \
+            from None
+    except ProviderError as exc:
+        log.warning("booking %s for %s without checking the ticket: %s", env.name, ticket, exc)
+        return
+    if booking.releases_on(env, status, category):
+        raise CommandError(f"{ticket} is already {status}, which releases {env.name}; "
+                           "link a ticket that is still open, or none")
 
 
 def _close_ended(session: Session, *, config: Config, env: Environment, booking_id: str,
@@ -303,7 +340,7 @@ def release_for_ticket(session: Session, *, config: Config, ticket: str, status:
 
 
 def answer(session: Session, *, config: Config, command: Command, actor: Actor,
-           now: datetime) -> Message:
+           now: datetime, tickets: TicketClient | None = None) -> Message:
     """The reply to an environment command; CommandError for bad input (nothing changes)."""
     if command.verb == "envs":
         shown = admins.is_admin(config, actor.email, group_members=actor.group_members)
@@ -315,8 +352,11 @@ def answer(session: Session, *, config: Config, command: Command, actor: Actor,
         return blocks_envs.env_message(
             deploys.with_deploys(session, config, view(session, config, env, now=now)))
     if command.verb == "book":
+        # who may book comes first: no point in fixing a duration one may not book for
+        booking.check_may_book(config, env, actor.email, group_members=actor.group_members)
         until = booking.end_from_text(env, command.duration or "", now=now)
         ticket = booking.check_ticket(command.ticket)
+        check_linkable(tickets, env, ticket)
         return book(session, config=config, env=env, until=until, ticket=ticket, actor=actor,
                     now=now).message
     if command.verb == "release":

@@ -7,7 +7,7 @@
     └── ProviderError           a cloud, chat or ticket API failed
         ├── ProviderAuthError   credentials refused
         ├── ProviderThrottled   rate limited; retry later
-        └── ResourceGone        the resource acted on does not exist (any more)
+        └── ResourceGone        the resource or ticket acted on does not exist (any more)
 
 Edges translate library exceptions into these with ``raise ... from exc``; the CLI and the HTTP
 layer turn them into a one-line message or a status code.
@@ -45,4 +45,5 @@ class ProviderThrottled(ProviderError):
 
 
 class ResourceGone(ProviderError):
-    """The resource to stop or start does not exist (any more); destroying it is a no-op."""
+    """The resource to stop or start does not exist (any more), so destroying it is a no-op;
+    or the ticket asked about is not there (Jira answers 404 for one it does not show)."""

@@ -145,7 +145,8 @@ JOBS: dict[str, Job] = {
             lambda s: None, run_scan),
         Job("digest", "send the daily digests (once per scope per day)",
             _digest_schedule, run_digests),
-        Job("bookings", "release ended bookings, remind holders, run booking effects",
+        Job("bookings", "release ended bookings and those whose Jira ticket closed, remind "
+            "holders, run booking effects",
             _bookings_schedule, run_bookings),
         Job("deploys", "run pending deploy effects (channel lines, warnings, PR comments)",
             _deploys_schedule, run_deploys),

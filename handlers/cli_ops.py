@@ -94,7 +94,7 @@ def shell(services: Services, email: str) -> None:
     interactive = sys.stdin.isatty()
     if interactive:
         print(f"finops-bot shell as {email}. Type `help`, or `exit` to leave.")
-    caller = Caller(email=email, origin="shell")
+    caller = Caller(email=email, origin="shell", tickets=services.jira)
     while True:
         try:
             line = input(f"{command} " if interactive else "")

@@ -25,6 +25,8 @@ from bot.services import Services
 from handlers.slack_commands import caller_email, modal_input, modal_metadata, reported_after_ack
 from storage.db import session_scope
 
+JIRA_WAIT = 1.0  # seconds the Book modal's submission waits for Jira to show the ticket
+
 
 def _is_env_command(services: Services, command: dict[str, Any]) -> bool:
     try:
@@ -62,7 +64,7 @@ def register(app: App, services: Services) -> None:
             return
         caller = Caller(email=email, user_id=user_id, origin="slack",
                         email_of=lambda uid: caller_email(services, client, uid),
-                        group_members=admins.group_members(services))
+                        group_members=admins.group_members(services), tickets=services.jira)
         with session_scope(services.engine) as session:
             reply = answer(session, config=services.config, caller=caller, text=text,
                            now=services.now())
@@ -149,8 +151,11 @@ def register(app: App, services: Services) -> None:
         duration = str(modal_input(view, "duration").get("value") or "").strip()
         where = "duration" if duration else "end_date"
         now = services.now()
+        actor = envs.Actor(email, user_id, "slack", admins.group_members(services))
         try:
             env = envs.environment(services.config, env_name)
+            booking.check_may_book(services.config, env, email,
+                                   group_members=actor.group_members)
             if duration:
                 until = booking.end_from_text(env, duration, now=now)
             else:
@@ -167,14 +172,14 @@ def register(app: App, services: Services) -> None:
                                                 now=now)
             try:
                 ticket = booking.check_ticket(modal_input(view, "ticket").get("value"))
+                # Slack waits 3 s for this answer: Jira gets a second of it
+                envs.check_linkable(services.jira, env, ticket, within=JIRA_WAIT)
             except CommandError as exc:
                 where = "ticket"
                 raise exc
             with session_scope(services.engine) as session:
                 outcome = envs.book(session, config=services.config, env=env, until=until,
-                                    ticket=ticket, now=now,
-                                    actor=envs.Actor(email, user_id, "slack",
-                                                     admins.group_members(services)))
+                                    ticket=ticket, now=now, actor=actor)
         except (CommandError, ValueError) as exc:
             # shown under the field in the modal, which stays open; nothing was booked
             ack(response_action="errors", errors={where: str(exc)})

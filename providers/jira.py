@@ -4,6 +4,7 @@ The client connects lazily, on the first call (``GET /rest/api/2/serverInfo``), 
 is down does not stop the bot from starting. Errors are translated at this boundary:
 
     HTTP 401, 403                               -> ProviderAuthError
+    HTTP 404 (no such issue, or not visible)    -> ResourceGone
     HTTP 429                                    -> ProviderThrottled
     any other HTTP error, network error         -> ProviderError
 
@@ -21,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import requests
 from jira import JIRA, JIRAError
 
-from bot.errors import ProviderAuthError, ProviderError, ProviderThrottled
+from bot.errors import ProviderAuthError, ProviderError, ProviderThrottled, ResourceGone
 
 
 @runtime_checkable
@@ -58,6 +59,8 @@ def _calling(what: str) -> Iterator[None]:
             f"Jira {what} failed: {detail}"
         if status in (401, 403):
             raise ProviderAuthError(message) from exc
+        if status == 404:
+            raise ResourceGone(message) from exc
         if status == 429:
             raise ProviderThrottled(message) from exc
         raise ProviderError(message) from exc

@@ -118,6 +118,14 @@ def open_for_ticket(session: Session, *, ticket: str) -> list[Booking]:
     return list(session.scalars(stmt))
 
 
+def open_tickets(session: Session) -> list[str]:
+    """The Jira issues open bookings link to, each once, in key order."""
+    stmt = (select(col(Booking.ticket)).where(col(Booking.ticket).is_not(None),
+                                         col(Booking.ended_at).is_(None))
+            .distinct().order_by(col(Booking.ticket)))
+    return [str(t) for t in session.scalars(stmt)]
+
+
 def history(session: Session, *, env: str, limit: int = 20) -> list[Booking]:
     stmt = (select(Booking).where(col(Booking.env) == env)
             .order_by(col(Booking.started_at).desc()).limit(limit))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,9 +65,10 @@ def json_reply(body: Any, status: int = 200, headers: Mapping[str, str] | None =
 
 @dataclass
 class _Failure:
-    reply: Reply
+    reply: Reply | None  # None: the usual answer, after ``delay``
     times: int | None  # None: for ever
     matches: Callable[[Call], bool]
+    delay: float = 0.0
 
 
 class Serving:
@@ -156,7 +158,16 @@ class FakeServer(Serving):
         when: Callable[[Call], bool] | None = None,
     ) -> None:
         """Answer the next ``times`` matching calls (None: all of them) with ``reply``."""
+        self._add_failure(reply, times, method, path_contains, when)
 
+    def slow_next(self, seconds: float, *, times: int | None = 1, method: str | None = None,
+                  path_contains: str | None = None) -> None:
+        """Answer the next ``times`` matching calls as usual, ``seconds`` late."""
+        self._add_failure(None, times, method, path_contains, None, delay=seconds)
+
+    def _add_failure(self, reply: Reply | None, times: int | None, method: str | None,
+                     path_contains: str | None, when: Callable[[Call], bool] | None,
+                     delay: float = 0.0) -> None:
         def matches(call: Call) -> bool:
             return (
                 (method is None or call.method == method)
@@ -165,7 +176,7 @@ class FakeServer(Serving):
             )
 
         with self._lock:
-            self._failures.append(_Failure(reply, times, matches))
+            self._failures.append(_Failure(reply, times, matches, delay))
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -198,7 +209,9 @@ class FakeServer(Serving):
                 if failure.times == 0:
                     self._failures.remove(failure)
         if failure is not None:
-            return failure.reply
+            time.sleep(failure.delay)
+            if failure.reply is not None:
+                return failure.reply
         return self.handle(call)
 
 

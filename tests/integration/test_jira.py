@@ -25,7 +25,7 @@ from app import build_asgi
 from bot import envs
 from bot.config import parse_config
 from bot.envs_effects import run_effects
-from bot.errors import ProviderAuthError, ProviderError
+from bot.errors import ProviderAuthError, ProviderError, ResourceGone
 from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ConsoleTransport
@@ -119,9 +119,11 @@ def test_client_errors_are_translated_without_the_token(fake_jira: FakeJira) -> 
         bad.close()
     good = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=0)
     try:
-        with pytest.raises(ProviderError, match="Issue does not exist") as info:
+        with pytest.raises(ResourceGone, match="Issue does not exist") as info:
             good.add_comment("OPS-404", "x")
         assert fake_jira.token not in str(info.value)
+        with pytest.raises(ResourceGone, match="Jira issue OPS-404 failed: HTTP 404"):
+            good.status("OPS-404")
         fake_jira.add_issue("OPS-2", status="Done")
         with pytest.raises(ProviderError, match="Invalid transition name"):
             good.transition("OPS-2", "Done")  # not offered from Done

@@ -26,6 +26,7 @@ from providers.jira import JiraClient
 from storage import bookings
 from storage.models import AuditLog
 from storage.models_envs import Booking
+from tests.fakes import http as http_fakes
 from tests.fakes import jira as jira_fakes
 from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack, Reply
@@ -265,6 +266,9 @@ def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: 
 
     refused = _submit(slack, "qa", "U0BOB", {"duration": "1d"})  # bob is not a qa booker
     assert "only platform, web" in refused.json()["errors"]["duration"]
+    # who may book is said first, not after bob has fixed a duration he cannot book for
+    refused = _submit(slack, "qa", "U0BOB", {"duration": "4d"})
+    assert "only platform, web" in refused.json()["errors"]["duration"]
     ok = _submit(slack, "qa", "U0CAROL", {"date": f"{today + timedelta(days=1)}",
                                           "time": "18:00"})
     assert ok.status_code == 200 and ok.text == ""  # the modal closes
@@ -318,6 +322,8 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(slack: SlackClientSim
                            ("book staging-1 3x", "`3x` is not a duration"),
                            ("book staging-1 2020-01-01T10:00", "is in the past"),
                            ("book staging-1 1d ops-1", "not a Jira issue key"),
+                           # bob may not book qa: he is told so, not that 4d is too long
+                           ("book qa 4d", "only platform, web (or an admin) may book qa"),
                            ("release staging-1", "staging-1 is not booked"),
                            ("extend staging-1 1d", "staging-1 is not booked; book it with "
                                                    "`book staging-1 1d`"),
@@ -359,3 +365,69 @@ def test_a_jira_transition_releases_the_booking_and_tells_the_holder(
     assert "released because OPS-12 was closed" in json.dumps(told[0].blocks)
     wait(lambda: len(fake_jira.comments("OPS-12")) == 2)
     assert "staging-1 released (jira" in fake_jira.comments("OPS-12")[1]
+
+
+def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
+        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
+        services: Services, clock: Clock) -> None:
+    fake_jira.add_issue("OPS-20", status="Done")
+    fake_jira.add_issue("OPS-21", status="In Progress")
+    for text, fragment in (
+            ("book staging-1 2d OPS-404", "OPS-404 is not in Jira, or I may not see it"),
+            # closing it would release the booking: linking a closed one makes no sense
+            ("book staging-1 2d OPS-20", "OPS-20 is already Done, which releases staging-1")):
+        assert fragment in _ask(slack, fake_slack, text, "U0BOB").text, text
+    modal = _submit(slack, "qa", "U0CAROL", {"duration": "1d", "ticket": "OPS-404"})
+    assert "OPS-404 is not in Jira" in modal.json()["errors"]["ticket"]
+    assert _open_bookings(services) == []
+
+    # Jira failing does not stop a booking: it is linked unchecked
+    fake_jira.fail_next(http_fakes.Reply(503, "Service Unavailable"), method="GET",
+                        path_contains="/issue/OPS-21")
+    booked = _ask(slack, fake_slack, "book staging-1 2d OPS-21", "U0BOB")
+    assert booked.text.startswith("You have staging-1"), booked.text
+    assert [b.ticket for b in _open_bookings(services)] == ["OPS-21"]
+    asked = [c.path for c in fake_jira.calls_to("GET", "/issue/")]
+    assert asked == ["/rest/api/2/issue/OPS-404", "/rest/api/2/issue/OPS-20",
+                     "/rest/api/2/issue/OPS-404", "/rest/api/2/issue/OPS-21"]
+
+    # the modal's answer is due within 3 s: a Jira slower than a second is not waited for, so
+    # the Done ticket it would have refused is linked
+    fake_jira.slow_next(2.5, method="GET", path_contains="/issue/OPS-20")
+    late = _submit(slack, "qa", "U0CAROL", {"duration": "1d", "ticket": "OPS-20"})
+    assert late.status_code == 200 and late.text == ""
+    assert sorted(b.ticket or "" for b in _open_bookings(services)) == ["OPS-20", "OPS-21"]
+
+
+def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_bookings_job(
+        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
+        services: Services) -> None:
+    for key in ("OPS-30", "OPS-31"):
+        fake_jira.add_issue(key)
+    _ask(slack, fake_slack, "book staging-1 2d OPS-30", "U0BOB")
+    _ask(slack, fake_slack, "book staging-2 2d OPS-31", "U0CAROL")
+    assert "0 released by their Jira ticket" in run_job(services, "bookings")
+
+    fake_jira.webhook_url = None  # the bot was down: the transitions' webhooks never arrive
+    person = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=0)
+    try:
+        person.transition("OPS-30", "Done")
+        person.transition("OPS-31", "Review")  # not a release status
+    finally:
+        person.close()
+    assert fake_jira.deliveries == []
+
+    # Jira down: the job's other work still runs, and the booking waits for the next run
+    fake_jira.fail_next(http_fakes.Reply(503, "Service Unavailable"), method="GET",
+                        path_contains="/issue/")
+    assert "0 released by their Jira ticket" in run_job(services, "bookings")
+    assert len(_open_bookings(services)) == 2
+
+    assert "1 released by their Jira ticket" in run_job(services, "bookings")
+    assert [b.env for b in _open_bookings(services)] == ["staging-2"]
+    told = wait(lambda: [m for m in fake_slack.messages("D0BOB") if "is free" in m.text])
+    assert "released because OPS-30 was closed" in json.dumps(told[0].blocks)
+    released = _audit(services, "booking.release")
+    assert [(a.actor, a.origin, json.loads(a.details)["reason"]) for a in released] == [
+        ("jira", "jira", "jira")]
+    assert "0 released by their Jira ticket" in run_job(services, "bookings")  # never twice
