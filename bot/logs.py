@@ -6,7 +6,8 @@ writes ``time LEVEL logger message``. ``LOG_LEVEL`` sets the root level (INFO by
 
 ``ScrubSecrets`` sits on the handler, so it sees every record that reaches it, whichever logger
 made it (the bot's, Bolt's, uvicorn's, the cloud SDKs'). It rewrites the message, the traceback
-and the stack of each record: the values of the secret settings that are set become ``***``, and
+and the stack of each record: the values of the secret settings that are set become ``***``
+wherever they are not part of a longer word, and
 so does anything that looks like a credential whatever its origin: Slack tokens, ``Bearer``
 tokens, ``Authorization`` header values, ``sha256=`` / ``v0=`` signatures and the password of a
 URL such as ``postgresql://user:password@host/db``.
@@ -45,9 +46,13 @@ class ScrubSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        # longest first, so that a secret containing another is masked whole
+        # longest first, so that a secret containing another is masked whole; only where it
+        # stands alone (not inside a word), so a short secret such as `gs` leaves "bookings"
+        # and "settings" readable
         values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._values = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        self._values = re.compile(
+            "(?<![A-Za-z0-9_])(?:" + "|".join(re.escape(v) for v in values) + ")(?![A-Za-z0-9_])"
+        ) if values else None
 
     def scrub(self, text: str) -> str:
         if self._values is not None:

@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///./finops-bot.db"
+# the secrets that authenticate requests to us, and the length below which they are guessable
+WEBHOOK_SECRETS = ("jira_webhook_secret", "github_webhook_secret", "gitlab_webhook_token",
+                   "jenkins_webhook_token")
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -66,6 +70,18 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    def weak_secrets(self) -> list[str]:
+        """The webhook secrets short enough to guess, as warnings (given at start)."""
+        out = []
+        for name in WEBHOOK_SECRETS:
+            value: SecretStr | None = getattr(self, name)
+            size = len(value.get_secret_value()) if value is not None else MIN_SECRET_LENGTH
+            if size < MIN_SECRET_LENGTH:
+                out.append(f"{name.upper()} is {size} characters long, short enough to guess: "
+                           f"use at least {MIN_SECRET_LENGTH} random characters "
+                           "(`openssl rand -hex 32`)")
+        return out
 
     def slack_gap(self) -> str | None:
         """What a partly configured Slack cannot do (warned at start), or None."""

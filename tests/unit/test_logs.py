@@ -161,3 +161,13 @@ def test_secret_values_are_those_of_the_secret_settings_that_are_set(
 def test_a_secret_inside_a_longer_one_is_masked_whole() -> None:
     scrub = ScrubSecrets(["abc123", "abc123-and-more"]).scrub
     assert scrub("x abc123-and-more y abc123 z") == "x *** y *** z"
+
+
+def test_a_secret_is_masked_where_it_stands_alone_not_inside_a_word() -> None:
+    # a short webhook secret (`gs`, `deploy`) had turned "bookings" into "bookin***"
+    scrub = ScrubSecrets(["gs", "deploy"]).scrub
+    assert scrub("job bookings: remind holders, run pending settings") == \
+        "job bookings: remind holders, run pending settings"
+    assert scrub("token=gs&x, 'deploy', ci:deploy@host, gs") == \
+        "token=***&x, '***', ci:***@host, ***"
+    assert scrub("redeploy deploys deploy_name") == "redeploy deploys deploy_name"

@@ -1,4 +1,5 @@
-"""Settings from the environment: empty variables, and Slack configured only in part."""
+"""Settings from the environment: empty variables, Slack configured only in part, and webhook
+secrets short enough to guess."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from sqlalchemy import Engine
 from bot.settings import DEFAULT_DATABASE_URL, read_settings
 
 SLACK = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+HOOKS = ("JIRA_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET", "GITLAB_WEBHOOK_TOKEN",
+         "JENKINS_WEBHOOK_TOKEN")
 
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*SLACK, "PORT", "DATABASE_URL", "LOG_LEVEL"):
+    for name in (*SLACK, *HOOKS, "PORT", "DATABASE_URL", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -55,10 +58,23 @@ def test_the_app_warns_of_it_at_start(db: Engine, monkeypatch: pytest.MonkeyPatc
     from providers.chat import ConsoleTransport
 
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "only-this")
+    monkeypatch.setenv("JENKINS_WEBHOOK_TOKEN", "deploy")
     settings = read_settings()
     services = Services(settings=settings, config=load_config(None), engine=db,
                         chat=ConsoleTransport())
     with caplog.at_level(logging.WARNING, logger="finops-bot"):
         build_asgi(services)
-    assert any("SLACK_BOT_TOKEN is not" in r.getMessage() for r in caplog.records
-               if r.name == "finops-bot")
+    warned = [r.getMessage() for r in caplog.records if r.name == "finops-bot"]
+    assert any("SLACK_BOT_TOKEN is not" in m for m in warned)
+    assert any("JENKINS_WEBHOOK_TOKEN is 6 characters long" in m for m in warned)
+
+
+def test_a_webhook_secret_short_enough_to_guess_is_warned_of(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert read_settings().weak_secrets() == []  # none set: nothing to guess
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("GITLAB_WEBHOOK_TOKEN", "0123456789abcdef")  # 16: long enough
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "short")  # Slack's own, always 32 characters
+    assert read_settings().weak_secrets() == [
+        "GITHUB_WEBHOOK_SECRET is 6 characters long, short enough to guess: use at least 16 "
+        "random characters (`openssl rand -hex 32`)"]
