@@ -41,6 +41,18 @@ def is_admin(config: Config, email: str, *, group_members: GroupMembers | None =
     return any(wanted in group_members(group) for group in config.admin_groups)
 
 
+def who_may(config: Config, team: str | None, *named: tuple[str | None, str]) -> str:
+    """Who may act, for the person refused: ``bob@example.com (the owner),
+    alice@example.com (manager of team platform) or an admin`` from ``(email, role)`` pairs
+    (an empty email is left out) and ``team``'s manager."""
+    people = [(email, role) for email, role in named if email]
+    cfg = config.teams.get(team or "")
+    if cfg is not None and cfg.manager and cfg.manager not in (e for e, _ in people):
+        people.append((cfg.manager, f"manager of team {team}"))
+    listed = ", ".join(f"{email} ({role})" for email, role in people)
+    return f"{listed} or an admin" if listed else "an admin"
+
+
 def group_members(services: Services) -> GroupMembers | None:
     """The members of a user group, through ``services.chat`` and the identity cache (None
     when the config names no admin groups: nothing to ask)."""

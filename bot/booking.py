@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot import admins
-from bot.admins import GroupMembers
+from bot.admins import GroupMembers, who_may
 from bot.config import Config
 from bot.config_sections import Environment
 from bot.durations import parse_span, parse_until
@@ -156,10 +156,8 @@ def check_may_manage(config: Config, env: Environment, held: Held, email: str,
     booking."""
     if held.holder.lower() != email.lower() and not is_admin(config, env, email,
                                                              group_members=group_members):
-        team = config.teams.get(env.team or "")
-        manager = f", {team.manager} (manager of team {env.team})" if team and team.manager else ""
-        raise CommandError(f"only {held.holder} (the holder){manager} or an admin can {verb} "
-                           f"{env.name}")
+        who = who_may(config, env.team, (held.holder, "the holder"))
+        raise CommandError(f"only {who} can {verb} {env.name}")
 
 
 def check_nobody_waiting(env: Environment, held: Held, queue: Sequence[str]) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, lifecycle_requests
-from bot.admins import GroupMembers, is_admin
+from bot.admins import GroupMembers, is_admin, who_may
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
 from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
@@ -232,12 +232,12 @@ def _owner(
     team = config.teams.get(res.team or "")
     allowed = (is_admin(config, caller.email, group_members=caller.group_members)
                or (team is not None and team.manager == caller.email))
-    if not allowed and res.team:
-        raise CommandError(f"only the manager of team {res.team} or an admin can reassign "
-                           "this resource.")
+    if not allowed and team is not None and team.manager:
+        raise CommandError(f"only {who_may(config, res.team)} can reassign this resource.")
     if not allowed:
-        raise CommandError("only an admin can reassign this resource: it has no team, so no "
-                           "team manager.")
+        why = (f"team {res.team} has no manager" if res.team
+               else "it has no team, so no team manager")
+        raise CommandError(f"only an admin can reassign this resource: {why}.")
     new_owner = _email_of(session, command.user, caller)  # type: ignore[arg-type]
     before = (res.owner, res.team)
     resources.set_override(

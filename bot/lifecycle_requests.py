@@ -36,6 +36,14 @@ def may_manage(config: Config, *, email: str, owner: str | None, team: str | Non
             or (manager is not None and email == manager))
 
 
+def refused(config: Config, res: Resource, act: str, *, owner: bool = True) -> CommandError:
+    """``only bob@example.com (the owner), … or an admin can destroy `perf-test-bob`.``
+    for ``act`` "destroy {}" (without the owner for what only managers and admins decide)."""
+    named = [(res.owner, "the owner")] if owner else []
+    who = admins.who_may(config, res.team, *named)
+    return CommandError(f"only {who} can {act.format(f'`{res.name or res.resource_id}`')}.")
+
+
 def _resource(session: Session, target: str) -> Resource:
     found = resources.get(session, resource=target)
     if found is None and not target:  # only a button can send no name
@@ -65,8 +73,7 @@ def extend(session: Session, *, config: Config, target: str, text: str, by: str,
     res = _resource(session, target)
     if not may_manage(config, email=by, owner=res.owner, team=res.team,
                       group_members=group_members):
-        raise CommandError("only the resource's owner, its team's manager or an admin can "
-                           "extend its TTL.")
+        raise refused(config, res, "extend the TTL of {}")
     override = lifecycle.override(session, resource_id=res.resource_id)
     ttl = ttl_of(res, config=config, override=override)
     previous = ttl.expires_at if ttl else None
@@ -88,8 +95,7 @@ def destroy_now(services: Services, *, target: str, by: str) -> Message:
         res = _resource(session, target)
         if not may_manage(services.config, email=by, owner=res.owner, team=res.team,
                           group_members=admins.group_members(services)):
-            raise CommandError("only the resource's owner, its team's manager or an admin can "
-                               "destroy it.")
+            raise refused(services.config, res, "destroy {}")
         if lifecycle.paused(session) is not None:
             raise CommandError("lifecycle actions are paused (`resume-actions` to resume).")
         lifecycle.start_workflows(session, wanted={res.resource_id: lifecycle.Wanted(
@@ -155,7 +161,7 @@ def decide_exemption(services: Services, *, exemption_id: int, approve: bool,
         team = services.config.teams.get(res.team or "")
         admin = admins.is_admin(services.config, by, group_members=admins.group_members(services))
         if not admin and (team is None or team.manager != by):
-            raise CommandError("only the team manager or an admin can decide exemptions.")
+            raise refused(services.config, res, "decide the exemption of {}", owner=False)
         decided = lifecycle.decide_exemption(session, exemption_id=exemption_id,
                                              approve=approve, by=by, now=now)
         if decided is None:

@@ -21,7 +21,7 @@ from bot import lifecycle as flow
 from bot.config_sections import PowerSchedule
 from bot.delivery import deliver_once, scope_key
 from bot.errors import CommandError, ProviderError
-from bot.lifecycle_requests import may_manage
+from bot.lifecycle_requests import may_manage, refused
 from bot.lifecycle_run import dm, warn_target
 from bot.power import NOTICE_BEFORE, Event, last_event
 from bot.services import Services
@@ -135,8 +135,7 @@ def keep_running(services: Services, *, schedule: str, resource_id: str, night: 
             raise CommandError(f"no resource `{resource_id}`")
         if not may_manage(services.config, email=by, owner=res.owner, team=res.team,
                           group_members=admins.group_members(services)):
-            raise CommandError("only the resource's owner, its team's manager or an admin can "
-                               "keep it running.")
+            raise refused(services.config, res, "keep {} running")
         added = lifecycle.keep_running(session, schedule=schedule, resource_id=resource_id,
                                        night=night, reason=reason.strip(), by=by, now=now)
         audit.record(session, actor=by, action="power.keep", target=resource_id, now=now,

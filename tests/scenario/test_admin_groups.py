@@ -54,7 +54,7 @@ def test_group_admins_extend_and_approve_exemptions_from_buttons(
 ) -> None:
     run_job(services, "lifecycle")
     denied = _press(slack, fake_slack, "ttl_extend_1d", BOB_BOX, "U0DAVE")
-    assert "only the resource's owner" in denied.text
+    assert "only bob@example.com (the owner) or an admin" in denied.text
     _admin_group(services, fake_slack, "U0DAVE")
     before = _row(services).expires_at
     extended = _press(slack, fake_slack, "ttl_extend_1d", BOB_BOX, "U0DAVE")
@@ -68,7 +68,7 @@ def test_group_admins_extend_and_approve_exemptions_from_buttons(
         for e in b["elements"] if e["action_id"] == "ttl_exempt_approve"
     )
     stranger = _press(slack, fake_slack, "ttl_exempt_approve", exemption_id, "U0CAROL")
-    assert "only the team manager or an admin" in stranger.text
+    assert "only bob@example.com (manager of team data) or an admin" in stranger.text
     decided = _press(slack, fake_slack, "ttl_exempt_approve", exemption_id, "U0DAVE")
     assert "approved by dave@example.com" in decided.text
     assert _row(services).state == "exempt"

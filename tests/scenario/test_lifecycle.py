@@ -113,7 +113,9 @@ def test_only_owner_manager_or_admin_may_extend_and_bad_text_changes_nothing(
     run_job(services, "lifecycle")
     before = _row(services)
     denied = _press(slack, fake_slack, "ttl_extend_1d", BOB_BOX, "U0DAVE")
-    assert "only the resource's owner" in denied.text
+    # the refusal names who may: bob owns it and manages its team
+    assert denied.text.startswith(
+        "only bob@example.com (the owner) or an admin can extend the TTL of `perf-test-bob`.")
     bad = _ask(slack, fake_slack, "extend perf-test-bob soon", "U0BOB")
     assert "not a duration" in json.dumps(bad.payload) or "not a" in bad.text
     past = _ask(slack, fake_slack, f"extend perf-test-bob {clock.now - timedelta(days=1):%Y-%m-%d}",
@@ -173,7 +175,8 @@ def test_exemption_request_goes_to_the_manager_and_approval_stops_the_workflow(
     again = _press(slack, fake_slack, "ttl_exempt", BOB_BOX, "U0BOB")
     assert "already waiting" in again.text
     stranger = _press(slack, fake_slack, "ttl_exempt_approve", exemption_id, "U0CAROL")
-    assert "only the team manager or an admin" in stranger.text
+    assert stranger.text.startswith("only bob@example.com (manager of team data) or an admin "
+                                    "can decide the exemption of `perf-test-bob`.")
     decided = _press(slack, fake_slack, "ttl_exempt_approve", exemption_id, "U0ALICE")
     assert "approved by alice@example.com" in decided.text and decided.replace_original
     assert _row(services).state == "exempt"

@@ -83,7 +83,8 @@ def test_keep_running_tonight_then_the_next_night_would_stop(
     empty = _submit(slack, "U0ALICE", metadata, "  ")
     assert empty.json()["response_action"] == "errors"
     stranger = _submit(slack, "U0DAVE", metadata, "I want it")
-    assert "only the resource's owner" in stranger.json()["errors"]["reason"]
+    assert stranger.json()["errors"]["reason"] == (
+        "only alice@example.com (the owner) or an admin can keep `staging-1-app` running.")
     assert _audit(services, "power.keep") == []
     ok = _submit(slack, "U0ALICE", metadata, "load test overnight")
     assert ok.status_code == 200 and not ok.content.strip()  # an empty ack closes the modal

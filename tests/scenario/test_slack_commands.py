@@ -127,7 +127,9 @@ def test_owner_change_needs_manager_or_admin(slack: SlackClientSim, fake_slack: 
     slack.command("owner api-prod-1 <@U0BOB>", user_id="U0CAROL",
                   response_url=fake_slack.response_url())
     _wait_reply(fake_slack)
-    assert "only the manager of team platform" in fake_slack.replies[0].text
+    assert fake_slack.replies[0].text.startswith(
+        "only alice@example.com (manager of team platform) or an admin can reassign this "
+        "resource.")
     with Session(services.engine) as session:
         assert session.execute(select(func.count()).select_from(OwnerOverride)).scalar() == 0
     # alice is an admin and manages platform: allowed, audited, shown in the channel

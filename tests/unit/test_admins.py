@@ -1,10 +1,11 @@
-"""is_admin: the config's admins in any case, members of admin groups when groups can be asked."""
+"""is_admin: the config's admins in any case, members of admin groups when groups can be asked;
+who_may: who a refusal names."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.admins import is_admin
+from bot.admins import is_admin, who_may
 from bot.config import parse_config
 from bot.errors import ConfigError
 
@@ -34,3 +35,16 @@ def test_members_of_any_admin_group() -> None:
 def test_admin_groups_must_be_slack_user_group_ids() -> None:
     with pytest.raises(ConfigError, match=r"admin_groups.*'@finops' is not a Slack user group"):
         parse_config("admin_groups: ['@finops']\n", source="test.yaml")
+
+
+def test_a_refusal_names_the_owner_and_the_team_manager_once() -> None:
+    config = parse_config("teams:\n  data: {manager: Carol@Example.com}\n  web: {}\n",
+                          source="test.yaml")
+    owner = ("bob@example.com", "the owner")
+    assert who_may(config, "data", owner) == (
+        "bob@example.com (the owner), carol@example.com (manager of team data) or an admin")
+    assert who_may(config, "data", ("carol@example.com", "the holder")) == (
+        "carol@example.com (the holder) or an admin")  # the holder manages the team too
+    assert who_may(config, "web", owner) == "bob@example.com (the owner) or an admin"
+    assert who_may(config, None, (None, "the owner")) == "an admin"  # unowned, no team
+    assert who_may(config, "data") == "carol@example.com (manager of team data) or an admin"
