@@ -2,7 +2,8 @@
 
 Pure builders (snapshot-tested): domain objects in, ``(text, blocks)`` or a view dict out. Every
 message about an environment carries its buttons: Book when it is free; Release, Extend
-1d/3d/7d and "Notify me when free" when it is held. Button values carry the environment name.
+1d/3d/7d (those that fit in what is left of ``max_booking``) and "Notify me when free" when it is
+held. Button values carry the environment name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from bot.booking import Held, span_text
 from bot.costs import money
+from bot.durations import parse_span
 
 Block = dict[str, Any]
 Message = tuple[str, list[Block]]
@@ -76,8 +78,10 @@ def buttons(view: EnvView, *, for_holder: bool = False) -> Block:
         elements = [_button("Book", BOOK, view.name, "primary")]
     else:
         elements = [_button("Release", RELEASE, view.name, "danger")]
+        # only the extensions that fit in what is left of max_booking (checked again on click)
+        room = view.held.started_at + parse_span(view.max_booking) - view.held.until
         elements += [_button(f"Extend {label}", action, view.name)
-                     for label, action in EXTEND.items()]
+                     for label, action in EXTEND.items() if parse_span(label) <= room]
         if not for_holder:
             elements.append(_button("Notify me when free", NOTIFY, view.name))
     return {"type": "actions", "elements": elements}

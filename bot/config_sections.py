@@ -177,6 +177,21 @@ class Environment(Section):
     def _span(cls, value: str) -> str:
         return _check_span(value)
 
+    @field_validator("name")
+    @classmethod
+    def _one_word(cls, value: str) -> str:
+        # `/finops book E 1d` splits on spaces: a name with one could never be typed
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not one word: `/finops book` could not name it")
+        return value
+
+    @model_validator(mode="after")
+    def _reminder_in_time(self) -> Environment:
+        if parse_span(self.remind_before) >= parse_span(self.max_booking):
+            raise ValueError(f"remind_before ({self.remind_before}) is not shorter than "
+                             f"max_booking ({self.max_booking}): no booking would be reminded")
+        return self
+
 
 class PowerSchedule(Section):
     """Stop resources off-hours and start them again."""

@@ -6,6 +6,7 @@ Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pyte
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,8 +70,14 @@ def test_buttons_follow_the_state() -> None:
     free_ids = [e["action_id"] for e in blocks_envs.buttons(FREE)["elements"]]
     taken_ids = [e["action_id"] for e in blocks_envs.buttons(TAKEN)["elements"]]
     assert free_ids == ["env_book"]
-    assert taken_ids == ["env_release", "env_extend_1d", "env_extend_3d", "env_extend_7d",
-                         "env_notify"]
+    # held 3 days of its 7: an extension of 7 days could never be granted, so none is offered
+    assert taken_ids == ["env_release", "env_extend_1d", "env_extend_3d", "env_notify"]
+    full = replace(TAKEN, held=replace(HELD, until=HELD.started_at + timedelta(days=7)))
+    assert [e["action_id"] for e in blocks_envs.buttons(full, for_holder=True)["elements"]] == [
+        "env_release"]
+    short = replace(TAKEN, max_booking="30d")
+    assert [e["action_id"] for e in blocks_envs.buttons(short)["elements"]] == [
+        "env_release", "env_extend_1d", "env_extend_3d", "env_extend_7d", "env_notify"]
 
 
 def test_many_environments_stay_within_limits() -> None:

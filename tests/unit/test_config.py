@@ -52,6 +52,11 @@ def test_demo_config_loads() -> None:
         ("teams: {web: {slack_channel: web costs}}",
          "teams.web.slack_channel: 'web costs' is not a Slack channel like #team-costs"),
         ("environments: [{name: e, slack_channel: '#a#b'}]", "environments.0.slack_channel"),
+        ("environments: [{name: 'staging one'}]",
+         "environments.0.name: 'staging one' is not one word: `/finops book` could not name it"),
+        ("environments: [{name: e, max_booking: 1d, remind_before: 1d}]",
+         "environments.0: remind_before (1d) is not shorter than max_booking (1d): no booking "
+         "would be reminded"),
         ("lifecycle: {admin_channel: ''}", "lifecycle.admin_channel"),
         ("accounts: [{name: g, provider: gcp, bigquery_table: billing_export}]",
          "accounts.0.gcp.bigquery_table: 'billing_export' is not a BigQuery table path"),
