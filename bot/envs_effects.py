@@ -3,15 +3,14 @@
 Each booking event (the outbox written by bot/envs.py) has steps; each step is claimed with
 ``claim_delivery`` before it runs, so two replicas, a retry or the scheduler's sweep never do it
 twice. Events of one booking run in order (a revoke never overtakes its grant). The ``bookings``
-job also releases ended bookings, reminds holders before the end, tells the next person in
-line when an environment is free, and releases bookings whose Jira ticket was closed without
-the webhook telling us.
+job also releases ended bookings, reminds holders before the end and tells the next person in
+line when an environment is free; the ``tickets`` job releases bookings whose Jira ticket was
+closed without the webhook telling us.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -28,8 +27,6 @@ from storage import audit, bookings
 from storage.claims import claim_delivery, mark_sent
 from storage.db import session_scope
 from storage.models_envs import Booking, BookingEvent
-
-log = logging.getLogger(__name__)
 
 STEP = "booking-step"
 REMINDER = "booking-reminder"
@@ -304,25 +301,27 @@ def run_bookings(services: Services) -> str:
     for env in config.environments:
         reminded += _remind(services, env, now=now)
         told += tell_next_in_line(services, env) == "sent"
-    closed = release_closed_tickets(services, now=now)
     effects = run_effects(services)
-    return (f"{released} released, {closed} released by their Jira ticket, {reminded} "
-            f"reminders, {told} told it is free, {effects} events processed")
+    return (f"{released} released, {reminded} reminders, {told} told it is free, "
+            f"{effects} events processed")
 
 
-def release_closed_tickets(services: Services, *, now: datetime) -> int:
-    """Ask Jira for the status of each ticket an open booking links to, and release the
-    bookings whose ticket is in a status that releases them: the webhook does this as it
-    happens, this catches the transitions it missed (the bot was down, or no webhook is set
-    up). A ticket Jira does not show is left alone: a 404 is also what a lost permission
-    looks like, and the webhook reports deletions. The first failure ends the round, so an
-    unreachable Jira costs one timeout a run."""
+def run_tickets(services: Services) -> str:
+    """The ``tickets`` job: ask Jira for the status of each ticket an open booking links to,
+    and release the bookings whose ticket is in a status that releases them. The webhook does
+    this as it happens; this catches the transitions it missed (the bot was down, or no
+    webhook is set up). A ticket Jira does not show is left alone: a 404 is also what a lost
+    permission looks like, and the webhook reports deletions. The first failure ends the
+    round, so an unreachable Jira costs one call's retries a run, in a job of its own: the
+    ``bookings`` job's reminders and releases never wait for Jira's answers."""
     client = services.jira
     if client is None:
-        return 0
+        return "Jira is not configured"
+    now = services.now()
     with session_scope(services.engine) as session:
         linked = bookings.open_tickets(session)
     released = 0
+    failed: ProviderError | None = None
     actor = envs.Actor(email="jira", origin="jira")
     for ticket in linked:
         try:
@@ -330,13 +329,17 @@ def release_closed_tickets(services: Services, *, now: datetime) -> int:
         except ResourceGone:
             continue
         except ProviderError as exc:
-            log.warning("could not check linked Jira tickets, trying again next run: %s", exc)
+            failed = exc
             break
         with session_scope(services.engine) as session:
             released += len(envs.release_for_ticket(
                 session, config=services.config, ticket=ticket, status=status,
                 category=category, deleted=False, actor=actor, now=now))
-    return released
+    effects = run_effects(services) if released else 0
+    if failed is not None:  # the job fails, in the log and the metrics; the next run retries
+        raise ProviderError(f"{released} released, then checking {ticket} stopped the "
+                            f"round: {failed}") from failed
+    return f"{len(linked)} linked tickets, {released} released, {effects} events processed"
 
 
 def _remind(services: Services, env: Environment, *, now: datetime) -> bool:

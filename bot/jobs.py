@@ -99,6 +99,18 @@ def run_bookings(services: Services) -> str:
     return sweep(services)
 
 
+def run_tickets(services: Services) -> str:
+    from bot.envs_effects import run_tickets as check
+
+    return check(services)
+
+
+def _tickets_schedule(services: Services) -> Schedule | None:
+    # catches the transitions the Jira webhook missed; the webhook is the prompt path
+    return (Schedule("*/5 * * * *") if services.jira is not None
+            and services.config.environments else None)
+
+
 def run_deploys(services: Services) -> str:
     from bot.deploys_effects import run_deploy_effects
 
@@ -145,9 +157,10 @@ JOBS: dict[str, Job] = {
             lambda s: None, run_scan),
         Job("digest", "send the daily digests (once per scope per day)",
             _digest_schedule, run_digests),
-        Job("bookings", "release ended bookings and those whose Jira ticket closed, remind "
-            "holders, run booking effects",
+        Job("bookings", "release ended bookings, remind holders, run booking effects",
             _bookings_schedule, run_bookings),
+        Job("tickets", "release bookings whose linked Jira ticket was closed (what the "
+            "webhook missed)", _tickets_schedule, run_tickets),
         Job("deploys", "run pending deploy effects (channel lines, warnings, PR comments)",
             _deploys_schedule, run_deploys),
         Job("lifecycle", "TTL workflows: warn owners, then notify, stop or destroy (dry run "

@@ -4,6 +4,7 @@ and the automatic release."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -20,7 +21,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app import build_asgi
-from bot.jobs import run_job
+from bot.errors import ProviderError
+from bot.jobs import JOBS, Schedule, run_job
 from bot.services import Services
 from providers.jira import JiraClient
 from storage import bookings
@@ -399,14 +401,16 @@ def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
     assert sorted(b.ticket or "" for b in _open_bookings(services)) == ["OPS-20", "OPS-21"]
 
 
-def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_bookings_job(
+def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_tickets_job(
         slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
         services: Services) -> None:
     for key in ("OPS-30", "OPS-31"):
         fake_jira.add_issue(key)
     _ask(slack, fake_slack, "book staging-1 2d OPS-30", "U0BOB")
     _ask(slack, fake_slack, "book staging-2 2d OPS-31", "U0CAROL")
-    assert "0 released by their Jira ticket" in run_job(services, "bookings")
+    assert JOBS["tickets"].schedule(services) == Schedule("*/5 * * * *")  # Jira is configured
+    assert JOBS["tickets"].schedule(dataclasses.replace(services, jira=None)) is None
+    assert run_job(services, "tickets") == "2 linked tickets, 0 released, 0 events processed"
 
     fake_jira.webhook_url = None  # the bot was down: the transitions' webhooks never arrive
     person = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=0)
@@ -417,17 +421,22 @@ def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_bookings_
         person.close()
     assert fake_jira.deliveries == []
 
-    # Jira down: the job's other work still runs, and the booking waits for the next run
+    # Jira down: the job fails (log, metrics), nothing is released, the next run tries again;
+    # the bookings job does not ask Jira at all
     fake_jira.fail_next(http_fakes.Reply(503, "Service Unavailable"), method="GET",
                         path_contains="/issue/")
-    assert "0 released by their Jira ticket" in run_job(services, "bookings")
+    with pytest.raises(ProviderError, match="checking OPS-30 stopped the round: .*HTTP 503"):
+        run_job(services, "tickets")
+    asked = len(fake_jira.calls_to("GET", "/issue/"))
+    run_job(services, "bookings")
+    assert len(fake_jira.calls_to("GET", "/issue/")) == asked
     assert len(_open_bookings(services)) == 2
 
-    assert "1 released by their Jira ticket" in run_job(services, "bookings")
+    assert run_job(services, "tickets") == "2 linked tickets, 1 released, 1 events processed"
     assert [b.env for b in _open_bookings(services)] == ["staging-2"]
     told = wait(lambda: [m for m in fake_slack.messages("D0BOB") if "is free" in m.text])
     assert "released because OPS-30 was closed" in json.dumps(told[0].blocks)
     released = _audit(services, "booking.release")
     assert [(a.actor, a.origin, json.loads(a.details)["reason"]) for a in released] == [
         ("jira", "jira", "jira")]
-    assert "0 released by their Jira ticket" in run_job(services, "bookings")  # never twice
+    assert run_job(services, "tickets") == "1 linked tickets, 0 released, 0 events processed"
