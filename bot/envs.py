@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENV_VERBS = ("envs", "env", "book", "release")
+JIRA_WAIT = 5.0  # seconds a booking waits for Jira to show its ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +176,14 @@ def book(session: Session, *, config: Config, env: Environment, until: datetime,
 def check_linkable(tickets: TicketClient | None, env: Environment, ticket: str | None, *,
                    within: float | None = None) -> None:
     """CommandError when ``ticket`` cannot be linked to a booking of ``env``: Jira does not
-    show it, or it is in a status that releases ``env`` (the bookings job would release the
-    booking at once). Without Jira, or when it does not answer (within ``within`` seconds if
-    given), the booking goes ahead unchecked; its comment step reports a failure to the
-    holder. Called before the booking's transaction: no database connection waits on Jira."""
+    show it, or it is in a status that releases ``env`` (the tickets job would release the
+    booking at once). Without Jira, or when it does not answer within ``within`` seconds (its
+    client retries an unreachable server for minutes), the booking goes ahead unchecked; its
+    comment step reports a failure to the holder. Called before the booking's transaction:
+    no database connection waits on Jira."""
     if tickets is None or ticket is None:
         return
+    within = JIRA_WAIT if within is None else within
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-check")
     asked = pool.submit(tickets.status, ticket)
     pool.shutdown(wait=False)  # a late answer is dropped, not waited for
@@ -188,7 +191,7 @@ def check_linkable(tickets: TicketClient | None, env: Environment, ticket: str |
         status, category = asked.result(timeout=within)
     except TimeoutError:
         log.warning("booking %s for %s without checking the ticket: Jira did not answer "
-                    "within %.0f s", env.name, ticket, within or 0)
+                    "within %g s", env.name, ticket, within)
         return
     except ResourceGone:
         raise CommandError(f"{ticket} is not in Jira, or I may not see it; check the key") \

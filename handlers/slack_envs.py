@@ -25,7 +25,7 @@ from bot.services import Services
 from handlers.slack_commands import caller_email, modal_input, modal_metadata, reported_after_ack
 from storage.db import session_scope
 
-JIRA_WAIT = 1.0  # seconds the Book modal's submission waits for Jira to show the ticket
+MODAL_JIRA_WAIT = 1.0  # seconds the Book modal's submission waits for Jira to show the ticket
 
 
 def _is_env_command(services: Services, command: dict[str, Any]) -> bool:
@@ -173,7 +173,7 @@ def register(app: App, services: Services) -> None:
             try:
                 ticket = booking.check_ticket(modal_input(view, "ticket").get("value"))
                 # Slack waits 3 s for this answer: Jira gets a second of it
-                envs.check_linkable(services.jira, env, ticket, within=JIRA_WAIT)
+                envs.check_linkable(services.jira, env, ticket, within=MODAL_JIRA_WAIT)
             except CommandError as exc:
                 where = "ticket"
                 raise exc

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app import build_asgi
+from bot import envs
 from bot.errors import ProviderError
 from bot.jobs import JOBS, Schedule, run_job
 from bot.services import Services
@@ -371,7 +372,7 @@ def test_a_jira_transition_releases_the_booking_and_tells_the_holder(
 
 def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
         slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
-        services: Services, clock: Clock) -> None:
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_jira.add_issue("OPS-20", status="Done")
     fake_jira.add_issue("OPS-21", status="In Progress")
     for text, fragment in (
@@ -399,6 +400,11 @@ def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
     late = _submit(slack, "qa", "U0CAROL", {"duration": "1d", "ticket": "OPS-20"})
     assert late.status_code == 200 and late.text == ""
     assert sorted(b.ticket or "" for b in _open_bookings(services)) == ["OPS-20", "OPS-21"]
+    # nor does a command wait on a Jira that retries for minutes (5 s; shortened here)
+    monkeypatch.setattr(envs, "JIRA_WAIT", 0.5)
+    fake_jira.slow_next(2.5, method="GET", path_contains="/issue/OPS-20")
+    booked = _ask(slack, fake_slack, "book staging-2 1d OPS-20", "U0BOB")
+    assert booked.text.startswith("You have staging-2"), booked.text
 
 
 def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_tickets_job(
