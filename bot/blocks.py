@@ -7,6 +7,7 @@ notifications and screen readers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from bot.commands import USAGE
@@ -98,17 +99,22 @@ def costs_message(report: CostReport) -> Message:
 
 
 def resources_message(
-    title: str, rows: Sequence[tuple[str, str, str, str]], *, total: int, hint: str | None = None
+    title: str, rows: Sequence[tuple[str, str, str, str, str]], *, total: int,
+    hint: str | None = None, costs_to: date | None = None,
 ) -> Message:
-    """A list of resources as (name, owner, team, note) rows; ``total`` may exceed the rows."""
+    """A list of resources as (name, owner, team, note, cost) rows, costliest first when
+    ``costs_to`` is the last day of the costs shown (the 7 days to it); ``total`` may exceed the
+    rows."""
     if not rows:
         return f"{title}: none.", [_section(f"*{title}*: none.")]
-    body = "\n".join(f"• `{name}` — {owner} / {team} _({note})_"
-                     for name, owner, team, note in rows)
+    body = "\n".join(f"• `{name}` — {owner} / {team} _({note})_" + (f" · {cost}" if cost else "")
+                     for name, owner, team, note, cost in rows)
     blocks = [_header(title), _section(body)]
     shown = f"Showing {len(rows)} of {total}." if total > len(rows) else ""
-    if shown or hint:
-        blocks.append(_context(" ".join(t for t in (shown, hint) if t)))
+    order = (f"Costliest first, by cost in the 7 days to {costs_to:%a %b %d}."
+             if costs_to is not None else "")
+    if shown or hint or order:
+        blocks.append(_context(" ".join(t for t in (shown, order, hint) if t)))
     return f"{title}: {total} resources", blocks
 
 

@@ -16,7 +16,16 @@ from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, 
 from bot.admins import GroupMembers, is_admin, who_may
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
-from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
+from bot.costs import (
+    Change,
+    CostReport,
+    Line,
+    Period,
+    by_currency,
+    money,
+    period_bounds,
+    previous,
+)
 from bot.errors import CommandError
 from bot.pipeline import reassign_owners
 from storage import audit, costs, identity, resources, rollup
@@ -196,31 +205,50 @@ def _costs(
                             metric=metric, where=where, largest=blocks.TOP_LINES)
         return [Line(r.key, r.currency, r.cost) for r in rows]
 
-    report = CostReport(scope, period, changes, top("service"), top("resource"))
+    report = CostReport(scope, period, changes, top("service"), _named(session, top("resource")))
     return Reply(*blocks.costs_message(report))
 
 
+def _named(session: Session, lines: list[Line]) -> list[Line]:
+    """Resource lines by the resources' names, as people know them (an AWS ARN or a Google
+    Cloud path fills the line); by id where a resource has no name."""
+    names = {r.resource_id: r.name for r in resources.summaries(
+        session, ids={line.name for line in lines})} if lines else {}
+    return [Line(names.get(line.name) or line.name, line.currency, line.cost) for line in lines]
+
+
 def _resources(session: Session, *, config: Config, caller: Caller, command: Command) -> Reply:
+    """Costliest first (the recent-cost snapshot's week), so the list starts with the
+    resources worth a look: most of a long list of unowned ones costs next to nothing."""
+    metric = config.cost_metric
     if command.scope == "team":
-        found, title = resources.find(session, team=command.target), f"Team {command.target}"
+        found = resources.find(session, team=command.target, costliest_first=metric)
+        title = f"Team {command.target}"
         if not found and command.target not in config.teams:  # a typo, not an empty team
             raise _unknown_team(config, command.target)
     elif command.scope == "unowned":
-        found, title = resources.find(session, unowned=True), "Unowned resources"
+        found = resources.find(session, unowned=True, costliest_first=metric)
+        title = "Unowned resources"
     else:
         email = caller.email if command.scope == "me" else _email_of(session, command.user, caller)  # type: ignore[arg-type]
-        found, title = resources.find(session, owner=email), f"Resources of {email}"
+        found, title = resources.find(session, owner=email, costliest_first=metric), \
+            f"Resources of {email}"
+    shown = found[:_LIST_LIMIT]
+    costs_to = rollup.snapshot_day(session)
+    weeks = rollup.week_costs(session, resource_ids=[r.resource_id for r in shown], metric=metric)
+    cost = {rid: " + ".join(money(v, cur) for cur, v in pairs) for rid, pairs in weeks.items()}
     if command.scope == "unowned":  # where each one is, to find whose it is or write a rule
         rows = [(r.name or r.resource_id, "unowned", r.team or "no team",
                  " · ".join(part for part in (r.provider, r.account_name or r.account_id,
-                                              r.service) if part))
-                for r in found[:_LIST_LIMIT]]  # fmt: skip
+                                              r.service) if part),
+                 cost.get(r.resource_id, "")) for r in shown]  # fmt: skip
         hint = "`/finops owner R @user` gives one an owner; an owner rule in the config, many."
     else:
         rows = [(r.name or r.resource_id, r.owner or "unowned", r.team or "no team",
-                 r.owner_source) for r in found[:_LIST_LIMIT]]  # fmt: skip
+                 r.owner_source, cost.get(r.resource_id, "")) for r in shown]  # fmt: skip
         hint = None
-    return Reply(*blocks.resources_message(title, rows, total=len(found), hint=hint))
+    return Reply(*blocks.resources_message(title, rows, total=len(found), hint=hint,
+                                           costs_to=costs_to))
 
 
 def _owner(

@@ -33,7 +33,8 @@ costs [me | team T | resource R | account A] [7d|30d|mtd]
                                        (default: yours over 7d)
 anomalies                              open cost anomalies
 resources [me | @user | team T | unowned]
-                                       each resource and its owner (default: yours)
+                                       each resource, its owner and its cost,
+                                       costliest first (default: yours)
 owner R @user                          reassign a resource (team manager or admin)
 digest                                 your digest, now
 envs                                   shared environments and who holds them

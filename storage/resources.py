@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from bot.records import Assignment, DailyCost, InventoryItem, ResourceFacts
@@ -207,9 +207,16 @@ def find(
     team: str | None = None,
     unowned: bool = False,
     limit: int | None = None,
+    costliest_first: str | None = None,
 ) -> list[Resource]:
-    """Resources of an owner or a team, or the unowned ones."""
+    """Resources of an owner or a team, or the unowned ones, by id; with ``costliest_first``
+    (a metric), by their cost over the recent-cost snapshot's 7 days, largest first, then
+    those that cost nothing in them, by id."""
     stmt = select(Resource)
+    if costliest_first is not None:
+        week = rollup.week_cost_order(costliest_first)
+        stmt = stmt.outerjoin(week, week.c.resource_id == col(Resource.resource_id)).order_by(
+            func.coalesce(week.c.week, literal_column("0")).desc())
     if owner is not None:
         stmt = stmt.where(col(Resource.owner) == owner)
     if team is not None:

@@ -235,6 +235,37 @@ def forget_recent(session: Session, *, start: date, end: date) -> None:
         session.execute(delete(ResourceRecentCost))
 
 
+def snapshot_day(session: Session) -> date | None:
+    """The day the recent-cost snapshot ends on, or None before the first ingest."""
+    stored = session.connection().execute(select(col(ResourceRecentCost.as_of)).limit(1)).first()
+    return None if stored is None else date.fromisoformat(str(stored[0])[:10])
+
+
+def week_cost_order(metric: str) -> Any:
+    """(resource_id, week): each resource's largest cost in one currency over the snapshot's 7
+    days, to order resource lists costliest first (resources with no cost have no row)."""
+    week = getattr(ResourceRecentCost, f"{_METRICS[metric]}_week")
+    rid = col(ResourceRecentCost.resource_id)
+    return select(rid.label("resource_id"), func.max(week).label("week")).group_by(rid).subquery()
+
+
+def week_costs(session: Session, *, resource_ids: Sequence[str],
+               metric: str) -> dict[str, list[tuple[str, float]]]:
+    """Per resource among ``resource_ids``: (currency, cost) over the snapshot's 7 days, for
+    the currencies it cost something in."""
+    week = getattr(ResourceRecentCost, f"{_METRICS[metric]}_week")
+    rid, currency = col(ResourceRecentCost.resource_id), col(ResourceRecentCost.currency)
+    out: dict[str, list[tuple[str, float]]] = {}
+    if not resource_ids:
+        return out
+    stmt = (select(rid, currency, week).where(rid.in_(list(resource_ids)),
+                                              week != literal_column("0"))
+            .order_by(rid, currency))
+    for resource, cur, cost in session.connection().execute(stmt):
+        out.setdefault(str(resource), []).append((str(cur), float(cost)))
+    return out
+
+
 def _snapshot_is_for(session: Session, as_of: date) -> bool:
     stored = session.connection().execute(select(col(ResourceRecentCost.as_of)).limit(1)).first()
     return stored is not None and str(stored[0]) == as_of.isoformat()

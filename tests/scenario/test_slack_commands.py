@@ -74,6 +74,9 @@ def test_costs_of_the_last_7_days_read_the_snapshot_and_say_what_cost_daily_says
         _wait_reply(fake_slack, n)
     snapshot, daily = fake_slack.replies[:2], fake_slack.replies[2:]
     assert "Top resources" in str(snapshot[0].payload["blocks"])
+    # by name, as people know them: a Google Cloud resource's id is a long path
+    shown = str(snapshot[0].payload["blocks"])
+    assert "• events — $" in shown and "googleapis.com" not in shown
     assert [r.payload["blocks"] for r in snapshot] == [r.payload["blocks"] for r in daily]
 
 
@@ -156,6 +159,36 @@ def test_the_unowned_list_says_where_each_resource_is_and_how_to_give_it_an_owne
     assert "`mystery-box` — unowned / no team _(AWS · staging · Amazon Elastic Compute Cloud)_" \
         in text
     assert "`/finops owner R @user` gives one an owner" in text
+
+
+def test_resource_lists_are_costliest_first_with_each_ones_cost_of_the_last_7_days(
+        slack: SlackClientSim, fake_slack: FakeSlack, services: Services) -> None:
+    from bot.costs import money
+    from storage import costs
+    from storage.models import Resource
+
+    yesterday = services.now().date() - timedelta(days=1)
+    with Session(services.engine) as session:  # what cost_daily says, not the snapshot
+        week = {str(rid): cost for rid, _currency, cost in costs.grouped(
+            session, by=["resource"], start=yesterday - timedelta(days=6), end=yesterday)}
+        names = {r.resource_id: r.name for r in session.scalars(select(Resource))}
+    for n, (text, who) in enumerate((("resources unowned", None),
+                                     ("resources team data", "bob@example.com")), start=1):
+        slack.command(text, user_id="U0BOB", response_url=fake_slack.response_url())
+        _wait_reply(fake_slack, n)
+        blocks = fake_slack.replies[n - 1].payload["blocks"]
+        lines = blocks[1]["text"]["text"].splitlines()
+        listed = [line.split("`")[1] for line in lines]
+        ids = [rid for shown in listed for rid, name in names.items() if shown in (name, rid)]
+        expected = sorted(ids, key=lambda rid: -week.get(rid, 0.0))
+        assert ids == expected and len(ids) >= 3, (text, listed)
+        for line, rid in zip(lines, ids, strict=True):
+            if week.get(rid):
+                assert line.endswith(f" · {money(week[rid])}"), line
+            else:  # nothing in those 7 days: no figure
+                assert line.endswith("_"), line
+            assert who is None or who in line
+        assert f"by cost in the 7 days to {yesterday:%a %b %d}" in str(blocks[-1])
 
 
 def test_forged_and_stale_requests_get_401_and_change_nothing(

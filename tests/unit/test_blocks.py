@@ -55,7 +55,9 @@ CASES: dict[str, Any] = {
     "costs_empty": lambda: blocks.costs_message(CostReport(
         "me", Period(date(2026, 11, 20), date(2026, 11, 26)), {}, [], [])),
     "resources": lambda: blocks.resources_message(
-        "Team web", [("web-frontend", "carol@example.com", "web", "tag:owner")], total=30),
+        "Team web", [("web-frontend", "carol@example.com", "web", "tag:owner", "$12.50"),
+                     ("web-old", "carol@example.com", "web", "team-default", "")],
+        total=30, costs_to=date(2026, 11, 27)),
     "digest": lambda: blocks_notify.digest_message(_digest()),
     "anomaly_open": lambda: blocks_notify.anomaly_message(_alert()),
     "anomaly_acknowledged": lambda: blocks_notify.anomaly_message(_alert("acknowledged")),
@@ -81,8 +83,8 @@ def test_home_view_snapshot_and_limits() -> None:
 
 
 def test_long_lists_stay_within_limits() -> None:
-    rows = [(f"resource-{i:04d}-" + "x" * 80, "owner@example.com", "team", "rule:r")
-            for i in range(500)]
+    rows = [(f"resource-{i:04d}-" + "x" * 80, "owner@example.com", "team", "rule:r",
+             "1,234,567.89 EUR + $1,234,567.89") for i in range(500)]
     _, built = blocks.resources_message("Everything", rows, total=500)
     assert message_errors(built) == []
     lines = [f"line {i} " + "y" * 200 for i in range(300)]
