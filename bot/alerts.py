@@ -37,6 +37,22 @@ def labels(session: Session, series: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def audiences(session: Session, series: Sequence[str]) -> dict[str, set[str]]:
+    """The owner and team scopes each series concerns: itself, and for a resource its owner's
+    and its team's, whom its alerts go to (``recipients``)."""
+    ids = {key for dimension, _, key in (s.partition(":") for s in series)
+           if dimension == "resource"}
+    found = {r.resource_id: r for r in resources.summaries(session, ids=ids)} if ids else {}
+    out: dict[str, set[str]] = {}
+    for scope in series:
+        dimension, _, key = scope.partition(":")
+        out[scope] = {scope}
+        if dimension == "resource" and (res := found.get(key)) is not None:
+            out[scope] |= {f"owner:{res.owner}"} if res.owner else set()
+            out[scope] |= {f"team:{res.team}"} if res.team else set()
+    return out
+
+
 def view_of(a: Anomaly, *, label: str = "") -> AlertView:
     causes = [(c["name"], float(c["delta"]), float(c["share"])) for c in json.loads(a.causes)]
     return AlertView(a.id or 0, a.series, a.day, a.expected, a.actual, a.impact, a.impact_pct,
@@ -103,6 +119,14 @@ def on_button(session: Session, *, action_id: str, anomaly_id: int, by: str, now
     anomalies.set_feedback(session, anomaly_id=anomaly_id, status=status, by=by, now=now)
     text, blocks = anomaly_message(view_of(a, label=view.title))
     return text, blocks, True
+
+
+def open_lines_for(session: Session, scopes: set[str]) -> list[str]:
+    """One line per open anomaly that concerns one of ``scopes`` (``owner:...``,
+    ``team:...``): of that scope itself, or of a resource it owns or holds."""
+    found = sorted({a.series for a in anomalies.open_for(session, series=None, limit=1000)})
+    concerns = audiences(session, found)
+    return open_lines(session, series=[s for s in found if concerns[s] & scopes])
 
 
 def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:

@@ -299,16 +299,15 @@ def _teams_of(session: Session, config: Config, email: str) -> list[str]:
 
 
 def _anomalies(session: Session, *, config: Config, caller: Caller) -> Reply:
-    """Open anomalies of the caller and their teams (admins: all open ones)."""
-    scopes = [f"owner:{caller.email}"] + [
-        f"team:{t}" for t in _teams_of(session, config, caller.email)
-    ]
-    lines = (
-        alerts.open_lines(session, series=None)
-        if is_admin(config, caller.email, group_members=caller.group_members)
-        else alerts.open_lines(session, series=scopes)
-    )
-    return Reply(*blocks.list_message("Open cost anomalies", lines))
+    """Open anomalies of the caller, their teams and their teams' resources, as alerted
+    (admins: all open ones)."""
+    if is_admin(config, caller.email, group_members=caller.group_members):
+        return Reply(*blocks.list_message("Open cost anomalies",
+                                          alerts.open_lines(session, series=None)))
+    mine = {f"owner:{caller.email}"} | {
+        f"team:{t}" for t in _teams_of(session, config, caller.email)}
+    return Reply(*blocks.list_message("Open cost anomalies",
+                                      alerts.open_lines_for(session, mine)))
 
 
 def _digest(session: Session, *, config: Config, caller: Caller, now: datetime) -> Reply:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session
 
 from bot import blocks_notify
+from bot.alerts import audiences as alert_audiences
 from bot.alerts import labels as alert_labels
 from bot.charts import daily_stacked_png
 from bot.config import Config
@@ -124,11 +125,12 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime,
     fresh = [a for a in anomalies.created_since(session, since=now - timedelta(days=1))
              if a.status == "open"]
     named = alert_labels(session, [a.series for a in fresh])
+    concerns = alert_audiences(session, [a.series for a in fresh])
     alerts: dict[str, list[str]] = defaultdict(list)
-    for a in fresh:
-        alerts[a.series].append(
-            blocks_notify.anomaly_line(named[a.series], a.day, a.actual, a.expected, a.currency)
-        )
+    for a in fresh:  # a resource's anomaly also goes into its owner's and its team's digests
+        for scope in sorted(concerns[a.series]):
+            alerts[scope].append(blocks_notify.anomaly_line(named[a.series], a.day, a.actual,
+                                                            a.expected, a.currency))
     month_start = datetime.combine(yesterday.replace(day=1), time(0), tzinfo=UTC)
     saved = savings.saved_between(session, start=month_start, end=now)
 

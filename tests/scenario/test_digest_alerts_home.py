@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -33,6 +34,10 @@ def test_digest_posts_once_per_scope_per_day_with_a_chart(services: Services,
     assert len(charts) == len(posted)
     assert all(f.content.startswith(b"\x89PNG") for f in charts)
     assert {c for f in charts for c in f.channels} == set(posted)
+    # the anomaly of `events` is in the digests of its owner and its team, as its alert was
+    for channel in ("D0BOB", "#data-costs"):
+        digest = next(m for m in fake_slack.messages(channel) if "month to date" in m.text)
+        assert "resource events on" in json.dumps(digest.blocks), channel
     calls_before = len(fake_slack.calls())
     second = run_job(services, "digest")
     assert second == "0 digests sent, 0 skipped", (first, second)
@@ -106,6 +111,9 @@ def test_anomalies_command_lists_my_open_anomalies(slack: SlackClientSim,
     wait(lambda: len(fake_slack.replies) == 1)
     text = str(fake_slack.replies[0].payload)
     assert "team:data" in text and "owner:bob@example.com" in text
+    # bob owns `events`: its anomaly was sent to him, so it is his to see (not the admins'
+    # account and service ones)
+    assert "resource events on" in text and "service:" not in text and "account:" not in text
     slack.command("anomalies", user_id="U0CAROL", response_url=fake_slack.response_url())
     wait(lambda: len(fake_slack.replies) == 2)
     assert "none" in fake_slack.replies[1].text
@@ -142,6 +150,7 @@ def test_app_home_is_published_once_per_event(slack: SlackClientSim,
     assert len(fake_slack.calls("views.publish")) == 1
     view = str(fake_slack.home_views["U0BOB"])
     assert "My resources" in view and "raw-events" in view and "team:data" in view
+    assert "resource events on" in view  # the anomaly of a resource bob owns
 
 
 def test_app_home_of_someone_without_a_readable_email_says_why_it_is_empty(
