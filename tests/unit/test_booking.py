@@ -119,6 +119,9 @@ def test_expected_and_actual_cost() -> None:
     assert actual["USD"] == pytest.approx(35.0 / 2 + 36.0 + rate["USD"] / 4)
     assert actual["EUR"] == pytest.approx(7.0 + 1.0 / 4)
     assert booking.daily_rate({}, today=date(2026, 11, 27)) == {}
+    # released the moment it was booked: nothing held, so nothing estimated either
+    at = datetime(2026, 11, 27, 6, tzinfo=UTC)
+    assert booking.actual_cost(daily, rate, at, at) == ({"USD": 0.0, "EUR": 0.0}, 0)
 
 
 @pytest.mark.parametrize(("configured", "status", "category", "releases"), [
