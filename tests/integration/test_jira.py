@@ -35,6 +35,7 @@ from storage.db import session_scope
 from storage.models import AuditLog, ProcessedEvent
 from storage.models_envs import Booking
 from tests.fakes import jira as jira_fakes
+from tests.fakes.http import Reply
 from tests.fakes.jira import FakeJira
 from tests.scenario.harness import serve
 
@@ -134,6 +135,28 @@ def test_client_errors_are_translated_without_the_token(fake_jira: FakeJira) -> 
     down = JiraClient("http://127.0.0.1:9", "u", "t", max_retries=0, timeout=2)
     with pytest.raises(ProviderError, match="ConnectionError"):
         down.status("OPS-1")
+
+
+def test_a_call_jira_does_not_take_is_tried_again_by_us_and_a_comment_is_never_doubled(
+        fake_jira: FakeJira) -> None:
+    fake_jira.add_issue("OPS-3")
+    client = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=1)
+    try:
+        fake_jira.fail_next(Reply(503, "Service Unavailable"), method="GET",
+                            path_contains="/issue/OPS-3")
+        assert client.status("OPS-3") == ("In Progress", "indeterminate")  # the retry's answer
+        assert len(fake_jira.calls_to("GET", "/issue/OPS-3")) == 2
+        fake_jira.fail_next(Reply(429, "slow down", {"Retry-After": "30"}), method="POST")
+        client.add_comment("OPS-3", "booked")  # refused unprocessed: safe to send again
+        assert fake_jira.comments("OPS-3") == ["booked"]
+        # Jira busy for good: one retry, ours, and none of the client's own (which waited
+        # 20 s and more between tries, holding the booking effect and its thread)
+        fake_jira.fail_next(Reply(503, "Service Unavailable"), times=None, method="GET")
+        with pytest.raises(ProviderError, match="HTTP 503"):
+            client.status("OPS-3")
+        assert len(fake_jira.calls_to("GET", "/issue/OPS-3")) == 4
+    finally:
+        client.close()
 
 
 def test_a_jira_transition_releases_the_linked_booking(
