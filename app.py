@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from bot.config import Config, load_config
 from bot.errors import ConfigError, ProviderError
@@ -126,11 +126,16 @@ def build_services(settings: Settings | None = None) -> Services:
 
 
 @contextmanager
-def cli_services(*, ready: bool = True) -> Iterator[Services]:
-    """Services for one CLI command; ``ready``: schema checked and demo loaded. Disposed after."""
+def cli_services(*, ready: bool = True, console: TextIO | None = None) -> Iterator[Services]:
+    """Services for one CLI command; ``ready``: schema checked and demo loaded; ``console``:
+    where the console transport prints (for a command whose stdout is data). Disposed
+    after."""
     from bot.startup import prepare
+    from providers.chat import ConsoleTransport
 
     services = build_services()
+    if console is not None and isinstance(services.chat, ConsoleTransport):
+        services.chat.stream = console
     try:
         if ready:
             prepare(services)

@@ -110,7 +110,8 @@ def report(
 
     first, last = _period(start, end)
     assert first is not None and last is not None
-    with app.cli_services() as services:
+    # stdout is the report: what the demo's first load would send to Slack goes to stderr
+    with app.cli_services(console=sys.stderr) as services:
         cli_ops.report(
             services, first, last, group_by.value, fmt.value, metric and metric.value
         )

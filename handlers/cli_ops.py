@@ -66,6 +66,11 @@ def report(services: Services, start: date, end: date, group_by: str, fmt: str,
     metric = metric or services.config.cost_metric
     with session_scope(services.engine) as session:
         rows = costs.totals(session, start=start, end=end, group_by=group_by, metric=metric)
+        held = costs.date_range(session) if not rows else None
+    if not rows:  # said on stderr, so CSV and JSON stay what a program reading them expects
+        where = (f"the costs stored run from {held[0]} to {held[1]}" if held
+                 else "no costs are stored yet: `finops-bot ingest` first")
+        print(f"no costs from {start} to {end}; {where}", file=sys.stderr)
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([group_by, "currency", "cost"])

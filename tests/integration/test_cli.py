@@ -86,6 +86,28 @@ def test_json_and_table_formats(env: Engine, capsys: pytest.CaptureFixture[str])
     assert "total" in capsys.readouterr().out
 
 
+def test_a_report_on_stdout_is_only_the_report(db: Engine, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("FINOPS_CONFIG", raising=False)  # the bundled demo, loaded by this run
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert main(["report", "--start", str(yesterday - timedelta(days=6)), "--end",
+                 str(yesterday), "--group-by", "team", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    # what the demo's first load would send to Slack (its anomaly alerts) is not in the JSON
+    assert {d["team"] for d in json.loads(out)} >= {"platform", "data", "web"}
+    assert "--- " in err and "Cost anomaly" in err
+    assert main(["report", "--start", "2030-01-01", "--end", "2030-01-31", "--format",
+                 "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "service,currency,cost\n"  # the header alone: nothing in that period
+    assert err == (f"no costs from 2030-01-01 to 2030-01-31; the costs stored run from "
+                   f"{yesterday - timedelta(days=74)} to {yesterday}\n")
+
+
 @pytest.mark.parametrize(
     ("content", "fragments"),
     [
