@@ -177,9 +177,9 @@ def check_linkable(tickets: TicketClient | None, env: Environment, ticket: str |
                    within: float | None = None) -> None:
     """CommandError when ``ticket`` cannot be linked to a booking of ``env``: Jira does not
     show it, or it is in a status that releases ``env`` (the tickets job would release the
-    booking at once). Without Jira, or when it does not answer within ``within`` seconds (its
-    client retries an unreachable server for minutes), the booking goes ahead unchecked; its
-    comment step reports a failure to the holder. Called before the booking's transaction:
+    booking at once). Without Jira, or when it does not answer within ``within`` seconds (a
+    Jira that hangs takes its read timeouts and retries), the booking goes ahead unchecked;
+    its comment step reports a failure to the holder. Called before the booking's transaction:
     no database connection waits on Jira."""
     if tickets is None or ticket is None:
         return

@@ -400,7 +400,7 @@ def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
     late = _submit(slack, "qa", "U0CAROL", {"duration": "1d", "ticket": "OPS-20"})
     assert late.status_code == 200 and late.text == ""
     assert sorted(b.ticket or "" for b in _open_bookings(services)) == ["OPS-20", "OPS-21"]
-    # nor does a command wait on a Jira that retries for minutes (5 s; shortened here)
+    # nor does a command wait long on a Jira that hangs (5 s; shortened here)
     monkeypatch.setattr(envs, "JIRA_WAIT", 0.5)
     fake_jira.slow_next(2.5, method="GET", path_contains="/issue/OPS-20")
     booked = _ask(slack, fake_slack, "book staging-2 1d OPS-20", "U0BOB")
