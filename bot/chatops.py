@@ -129,10 +129,9 @@ def _unknown_team(config: Config, name: str | None) -> CommandError:
 
 
 def _check_known(session: Session, command: Command) -> None:
-    """Refuse a resource or an account the bot has never seen, rather than answer "no costs"."""
+    """Refuse an account the bot has never seen, rather than answer "no costs" (a resource is
+    looked up before its costs)."""
     target = command.target or ""
-    if command.scope == "resource" and resources.get(session, resource=target) is None:
-        raise CommandError(f"no resource `{target}` (give its id or its unique name)")
     if command.scope == "account":
         known = resources.accounts(session)
         if not any(target in (account, name) for account, name in known):
@@ -166,8 +165,9 @@ def _costs(
         if command.target not in config.teams:
             raise _unknown_team(config, command.target)
         where, scope = costs.cost_filter(team=command.target), f"team {command.target}"
-    elif command.scope == "resource":
-        where, scope = costs.cost_filter(resource=command.target), f"resource {command.target}"
+    elif command.scope == "resource":  # one resource: a name two of them have is refused
+        res = lifecycle_requests.resource(session, command.target or "")
+        where, scope = costs.cost_filter(resource=res.resource_id), f"resource {command.target}"
     else:
         where, scope = costs.cost_filter(account=command.target), f"account {command.target}"
     metric = config.cost_metric
@@ -254,9 +254,7 @@ def _resources(session: Session, *, config: Config, caller: Caller, command: Com
 def _owner(
     session: Session, *, config: Config, caller: Caller, command: Command, now: datetime
 ) -> Reply:
-    res = resources.get(session, resource=command.target or "")
-    if res is None:
-        raise CommandError(f"no resource `{command.target}` (give its id or its unique name)")
+    res = lifecycle_requests.resource(session, command.target or "")
     team = config.teams.get(res.team or "")
     allowed = (is_admin(config, caller.email, group_members=caller.group_members)
                or (team is not None and team.manager == caller.email))

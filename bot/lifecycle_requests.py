@@ -44,18 +44,26 @@ def refused(config: Config, res: Resource, act: str, *, owner: bool = True) -> C
     return CommandError(f"only {who} can {act.format(f'`{res.name or res.resource_id}`')}.")
 
 
-def _resource(session: Session, target: str) -> Resource:
+def resource(session: Session, target: str) -> Resource:
+    """The resource ``target`` names (its id, or its name when no other has it); otherwise
+    CommandError saying why: no such resource, or several called that (with their ids)."""
     found = resources.get(session, resource=target)
     if found is None and not target:  # only a button can send no name
         raise CommandError("That button does not name a resource.")
     if found is None:
+        same = resources.named(session, target)
+        if len(same) > 1:
+            listed = ", ".join(f"`{rid}`" for rid in same[:3])
+            more = ", …" if len(same) > 3 else ""
+            raise CommandError(f"more than one resource is called `{target}`: give the id of "
+                               f"the one you mean ({listed}{more})")
         raise CommandError(f"no resource `{target}` (give its id or its unique name)")
     return found
 
 
 def ttl_view(session: Session, *, config: Config, target: str, now: datetime) -> blocks.TtlView:
     """`ttl R`: the resource's TTL, where it comes from and where its workflow stands."""
-    res = _resource(session, target)
+    res = resource(session, target)
     row = lifecycle.get(session, resource_id=res.resource_id)
     if row is None:
         ttl = ttl_of(res, config=config,
@@ -70,7 +78,7 @@ def ttl_view(session: Session, *, config: Config, target: str, now: datetime) ->
 def extend(session: Session, *, config: Config, target: str, text: str, by: str,
            now: datetime, group_members: GroupMembers | None = None) -> Message:
     """`extend R DURATION` and the Extend buttons: counts from the current expiry."""
-    res = _resource(session, target)
+    res = resource(session, target)
     if not may_manage(config, email=by, owner=res.owner, team=res.team,
                       group_members=group_members):
         raise refused(config, res, "extend the TTL of {}")
@@ -92,7 +100,7 @@ def destroy_now(services: Services, *, target: str, by: str) -> Message:
     """The confirmed Destroy now button: re-checked like any act, dry run unless enforced."""
     now = services.now()
     with session_scope(services.engine) as session:
-        res = _resource(session, target)
+        res = resource(session, target)
         if not may_manage(services.config, email=by, owner=res.owner, team=res.team,
                           group_members=admins.group_members(services)):
             raise refused(services.config, res, "destroy {}")
@@ -121,7 +129,7 @@ def request_exemption(services: Services, *, target: str, by: str, reason: str) 
     """Ask the team manager (else the admins) to exempt the resource."""
     now = services.now()
     with session_scope(services.engine) as session:
-        res = _resource(session, target)
+        res = resource(session, target)
         row = lifecycle.get(session, resource_id=res.resource_id)
         if row is not None and row.state == flow.EXEMPT:
             return blocks.skipped_message(ttl_view(session, config=services.config,
@@ -157,7 +165,7 @@ def decide_exemption(services: Services, *, exemption_id: int, approve: bool,
         pending = lifecycle.exemption(session, exemption_id=exemption_id)
         if pending is None:
             raise CommandError("that exemption request no longer exists.")
-        res = _resource(session, pending.resource_id)
+        res = resource(session, pending.resource_id)
         team = services.config.teams.get(res.team or "")
         admin = admins.is_admin(services.config, by, group_members=admins.group_members(services))
         if not admin and (team is None or team.manager != by):

@@ -200,6 +200,13 @@ def get(session: Session, *, resource: str) -> Resource | None:
     return named[0] if len(named) == 1 else None
 
 
+def named(session: Session, name: str, *, limit: int = 4) -> list[str]:
+    """The ids of (up to ``limit``) resources called ``name``, in id order."""
+    stmt = (select(col(Resource.resource_id)).where(col(Resource.name) == name)
+            .order_by(col(Resource.resource_id)).limit(limit))
+    return [str(rid) for rid in session.scalars(stmt)] if name else []
+
+
 def find(
     session: Session,
     *,

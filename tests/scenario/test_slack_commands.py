@@ -213,3 +213,28 @@ def test_malformed_bodies_get_400(slack: SlackClientSim, fake_slack: FakeSlack) 
         response = slack.post(body, signed_headers(body, content_type=ctype))
         assert response.status_code == 400, body
     assert len(fake_slack.calls()) == before
+
+
+def test_a_name_two_resources_have_is_refused_with_their_ids(
+        slack: SlackClientSim, fake_slack: FakeSlack, services: Services) -> None:
+    from storage.models import Resource
+
+    with Session(services.engine) as session:  # a second `events`, in another project
+        today = services.now().date()
+        session.add(Resource(resource_id="//bigquery.googleapis.com/projects/sandbox/datasets/"
+                             "events", provider="Google Cloud", name="events", first_seen=today,
+                             last_seen=today, owner="carol@example.com", team="web"))
+        session.commit()
+    for n, text in enumerate(("costs resource events", "owner events <@U0BOB>", "ttl events"),
+                             start=1):
+        slack.command(text, user_id="U0ALICE", response_url=fake_slack.response_url())
+        _wait_reply(fake_slack, n)
+    replies = [r.text for r in fake_slack.replies]
+    assert len(replies) == 3
+    for reply in replies:  # not both resources' costs summed, not "no resource"
+        assert reply.startswith(
+            "more than one resource is called `events`: give the id of the one you mean "
+            "(`//bigquery.googleapis.com/projects/data-lake-prod/datasets/events`, "
+            "`//bigquery.googleapis.com/projects/sandbox/datasets/events`)"), reply
+    with Session(services.engine) as session:
+        assert session.execute(select(func.count()).select_from(OwnerOverride)).scalar() == 0
