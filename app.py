@@ -155,7 +155,7 @@ def build_asgi(services: Services) -> Starlette:
     routes = [jira_route(services), *deploy_routes(services)]
     if (gap := services.settings.slack_gap()) is not None:
         log.warning("%s", gap)
-    for weak in services.settings.weak_secrets():
+    for weak in services.settings.weak_secrets(services.hook_secrets):
         log.warning("%s", weak)
     bolt = build_bolt(services)
     if bolt is not None and services.settings.slack_signing_secret is not None:

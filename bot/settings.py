@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -71,17 +72,15 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
 
-    def weak_secrets(self) -> list[str]:
-        """The webhook secrets short enough to guess, as warnings (given at start)."""
-        out = []
-        for name in WEBHOOK_SECRETS:
-            value: SecretStr | None = getattr(self, name)
-            size = len(value.get_secret_value()) if value is not None else MIN_SECRET_LENGTH
-            if size < MIN_SECRET_LENGTH:
-                out.append(f"{name.upper()} is {size} characters long, short enough to guess: "
-                           f"use at least {MIN_SECRET_LENGTH} random characters "
-                           "(`openssl rand -hex 32`)")
-        return out
+    def weak_secrets(self, others: Mapping[str, str] | None = None) -> list[str]:
+        """The webhook secrets short enough to guess, and those of ``others`` (variable name
+        -> value: the access hooks' keys), as warnings (given at start)."""
+        values = {name.upper(): getattr(self, name) for name in WEBHOOK_SECRETS}
+        given = {name: v.get_secret_value() for name, v in values.items() if v is not None}
+        given.update(others or {})
+        return [f"{name} is {len(value)} characters long, short enough to guess: use at least "
+                f"{MIN_SECRET_LENGTH} random characters (`openssl rand -hex 32`)"
+                for name, value in given.items() if len(value) < MIN_SECRET_LENGTH]
 
     def slack_gap(self) -> str | None:
         """What a partly configured Slack cannot do (warned at start), or None."""

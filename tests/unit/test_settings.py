@@ -78,3 +78,7 @@ def test_a_webhook_secret_short_enough_to_guess_is_warned_of(
     assert read_settings().weak_secrets() == [
         "GITHUB_WEBHOOK_SECRET is 6 characters long, short enough to guess: use at least 16 "
         "random characters (`openssl rand -hex 32`)"]
+    # an access hook's key signs what the bot sends: one easy to guess lets anyone forge a grant
+    hooks = {"STAGING_HOOK_SECRET": "hunter2", "QA_HOOK_SECRET": "x" * 32}
+    assert [w.split(" is ")[0] for w in read_settings().weak_secrets(hooks)] == [
+        "GITHUB_WEBHOOK_SECRET", "STAGING_HOOK_SECRET"]
