@@ -274,3 +274,14 @@ def book_modal(env: str, *, today: datetime, metadata: Mapping[str, str]) -> dic
             text_input("ticket", "Jira ticket", "OPS-123 (optional)"),
         ],
     }
+
+
+def cannot_book_modal(env: str, reason: str) -> dict[str, Any]:
+    """What the Book modal becomes for someone who may not book ``env``: why, and no form."""
+    return {
+        "type": "modal", "callback_id": MODAL,
+        "title": {"type": "plain_text",
+                  "text": f"Book {env}" if len(env) <= 19 else "Book an environment"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [_section(f":no_entry: {reason[:1].upper()}{reason[1:]}.")],
+    }

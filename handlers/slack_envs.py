@@ -130,8 +130,21 @@ def register(app: App, services: Services) -> None:
         env = str(body["actions"][0].get("value", ""))
         channel = str((body.get("container") or {}).get("channel_id") or "")
         # the trigger id expires 3 s after the click: open the modal before anything else
-        client.views_open(trigger_id=body["trigger_id"], view=blocks_envs.book_modal(
+        opened = client.views_open(trigger_id=body["trigger_id"], view=blocks_envs.book_modal(
             env, today=services.now(), metadata={"env": env, "channel": channel}))
+        # then, for someone who may not book it, the form becomes the reason: no filling it in
+        # to be refused at the end
+        email = caller_email(services, client, str(body["user"]["id"]))
+        found = services.config.environment(env)
+        if email is None or found is None:
+            return  # the submission answers these
+        try:
+            booking.check_may_book(services.config, found, email,
+                                   group_members=admins.group_members(services))
+        except CommandError as exc:
+            view = opened["view"]
+            client.views_update(view_id=view["id"], hash=view.get("hash"),
+                                view=blocks_envs.cannot_book_modal(env, str(exc)))
 
     @app.view(blocks_envs.MODAL)
     @reported_after_ack

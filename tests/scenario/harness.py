@@ -75,11 +75,11 @@ class SlackClientSim:
         }).encode()
         return self.post(body, signed_headers(body))
 
-    def action(self, action_id: str, value: str, *, user_id: str,
-               response_url: str) -> httpx.Response:
+    def action(self, action_id: str, value: str, *, user_id: str, response_url: str,
+               trigger_id: str = "1337.42.def") -> httpx.Response:
         payload = {
             "type": "block_actions", "team": {"id": self.team_id}, "api_app_id": "A0FINOPS",
-            "user": {"id": user_id, "team_id": self.team_id}, "trigger_id": "1337.42.def",
+            "user": {"id": user_id, "team_id": self.team_id}, "trigger_id": trigger_id,
             "container": {"type": "message", "channel_id": "C0GENERAL", "message_ts": "1.2"},
             "channel": {"id": "C0GENERAL"}, "response_url": response_url,
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b",

@@ -282,6 +282,25 @@ def test_the_book_modal(slack: SlackClientSim, fake_slack: FakeSlack, services: 
     assert "qa is booked by <@U0CAROL>" in busy.json()["errors"]["duration"]
 
 
+def test_the_book_modal_of_someone_who_may_not_book_says_so_instead_of_a_form(
+        slack: SlackClientSim, fake_slack: FakeSlack) -> None:
+    # qa is for platform and web: bob is told at once, not after filling in the form
+    assert slack.action("env_book", "qa", user_id="U0BOB",
+                        response_url=fake_slack.response_url()).status_code == 200
+    updated = wait(lambda: fake_slack.calls("views.update"))
+    opened = fake_slack.calls("views.open")
+    assert len(opened) == 1 and len(updated) == 1
+    view = updated[0].args["view"]
+    assert "submit" not in view and view["close"]["text"] == "Close"
+    assert "Only platform, web (or an admin) may book qa." in json.dumps(view)
+    # carol may: her form stays as it opened
+    assert slack.action("env_book", "qa", user_id="U0CAROL", trigger_id="1337.42.xyz",
+                        response_url=fake_slack.response_url()).status_code == 200
+    wait(lambda: len(fake_slack.views) == 2)  # opened: the fake keeps each open view
+    time.sleep(0.3)
+    assert len(fake_slack.calls("views.update")) == 1
+
+
 def test_a_submission_not_shaped_like_the_book_modal_gets_a_reason_and_books_nothing(
         slack: SlackClientSim, services: Services, caplog: pytest.LogCaptureFixture) -> None:
     # a signed request Slack would never send (its pickers send ISO values; the metadata is
