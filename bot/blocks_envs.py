@@ -40,6 +40,9 @@ class EnvView:
     max_booking: str = "7d"
     deploys: Sequence[str] = ()  # the last deploys, one mrkdwn line each, newest first
     version: str = "unknown"  # what runs there: the last successful deploy
+    # to someone who may not book it (nor queue, release or extend): who may; no buttons then
+    only_for: str | None = None
+    yours: bool = False  # shown to its holder: no "Notify me when free"
 
 
 def when(moment: datetime) -> str:
@@ -104,7 +107,9 @@ def envs_message(views: Sequence[EnvView], unknown: Sequence[str] = ()) -> Messa
                             "text": {"type": "plain_text", "text": "Shared environments"}}]
     for view in views[:_MAX_LISTED]:
         waiting = f" · {len(view.queue)} waiting" if view.queue else ""
-        blocks += [_section(f"*{view.name}* — {status_line(view)}{waiting}"), buttons(view)]
+        only = f" · for {view.only_for}" if view.only_for else ""
+        blocks.append(_section(f"*{view.name}* — {status_line(view)}{waiting}{only}"))
+        blocks += [] if view.only_for else [buttons(view, for_holder=view.yours)]
     if len(views) > _MAX_LISTED:
         blocks.append(_context(f"Showing {_MAX_LISTED} of {len(views)}; `env E` shows one."))
     blocks += _unknown(unknown)
@@ -147,9 +152,10 @@ def env_message(view: EnvView) -> Message:
          "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
         _context(f"team {view.team or 'none'} · {view.resources} "
                  f"resource{'' if view.resources == 1 else 's'} · "
-                 f"max booking {view.max_booking}"),
-        buttons(view),
+                 f"max booking {view.max_booking}"
+                 + (f" · booked by {view.only_for} only" if view.only_for else "")),
     ]
+    blocks += [] if view.only_for else [buttons(view, for_holder=view.yours)]
     return f"{view.name}: {status_line(view)}", blocks
 
 

@@ -8,6 +8,7 @@ Jira comment, DMs) run after the commit, in bot/envs_effects.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -342,18 +343,29 @@ def release_for_ticket(session: Session, *, config: Config, ticket: str, status:
 # --- `/finops` answers -----------------------------------------------------------------
 
 
+def _for(actor: Actor, config: Config, env: Environment, shown: EnvView) -> EnvView:
+    """``shown`` as ``actor`` sees it: without buttons if they may not book ``env``; without
+    "Notify me when free" if they hold it."""
+    if not booking.may_book(config, env, actor.email, group_members=actor.group_members):
+        return dataclasses.replace(shown, only_for=", ".join(env.bookers))
+    held = shown.held
+    return dataclasses.replace(shown, yours=held is not None
+                               and held.holder.lower() == actor.email.lower())
+
+
 def answer(session: Session, *, config: Config, command: Command, actor: Actor,
            now: datetime, tickets: TicketClient | None = None) -> Message:
     """The reply to an environment command; CommandError for bad input (nothing changes)."""
     if command.verb == "envs":
         shown = admins.is_admin(config, actor.email, group_members=actor.group_members)
         unknown = deploys.unknown_environments(session) if shown else []
-        return blocks_envs.envs_message([view(session, config, env, now=now, with_costs=False)
-                                         for env in config.environments], unknown)
+        return blocks_envs.envs_message([_for(actor, config, env, view(
+            session, config, env, now=now, with_costs=False)) for env in config.environments],
+            unknown)
     env = environment(config, command.target)
     if command.verb == "env":
-        return blocks_envs.env_message(
-            deploys.with_deploys(session, config, view(session, config, env, now=now)))
+        return blocks_envs.env_message(_for(actor, config, env, deploys.with_deploys(
+            session, config, view(session, config, env, now=now))))
     if command.verb == "book":
         # who may book comes first: no point in fixing a duration one may not book for
         booking.check_may_book(config, env, actor.email, group_members=actor.group_members)

@@ -103,6 +103,22 @@ def test_envs_and_env_show_state_costs_and_buttons(slack: SlackClientSim,
     card = json.dumps(_ask(slack, fake_slack, "env staging-1", "U0BOB").payload["blocks"])
     assert "no deploys recorded" in card and "unknown" in card and "nobody waiting" in card
     assert "Cost per day*\\n$" in card and "1 resource" in card
+    # qa is for platform and web: bob is told so, and offered no button he could only be
+    # refused by
+    blocks = listing.payload["blocks"]
+    qa = next(i for i, b in enumerate(blocks) if "*qa*" in _dump(b))
+    assert "*qa* — free · for platform, web" in _dump(blocks[qa])
+    assert qa + 1 == len(blocks) or blocks[qa + 1]["type"] != "actions"
+    card = _ask(slack, fake_slack, "env qa", "U0BOB").payload["blocks"]
+    assert "booked by platform, web only" in _dump(card)
+    assert [b for b in card if b["type"] == "actions"] == []
+    card = _ask(slack, fake_slack, "env qa", "U0CAROL").payload["blocks"]
+    assert '"env_book"' in _dump(card)  # carol is in web
+    # the holder is not offered to wait for his own booking; others are
+    _ask(slack, fake_slack, "book staging-1 1d", "U0BOB")
+    for user, offered in (("U0BOB", False), ("U0CAROL", True)):
+        shown = _dump(_ask(slack, fake_slack, "env staging-1", user).payload["blocks"])
+        assert ('"env_notify"' in shown) is offered and '"env_release"' in shown, user
 
 
 def test_two_users_racing_for_one_env_exactly_one_wins(slack: SlackClientSim,
