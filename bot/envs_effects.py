@@ -319,7 +319,9 @@ def run_tickets(services: Services) -> str:
         return "Jira is not configured"
     now = services.now()
     with session_scope(services.engine) as session:
-        linked = bookings.open_tickets(session)
+        # an environment taken out of the config keeps its bookings, but nothing releases them
+        linked = bookings.open_tickets(
+            session, envs=[env.name for env in services.config.environments])
     released = 0
     failed: ProviderError | None = None
     actor = envs.Actor(email="jira", origin="jira")

@@ -9,7 +9,7 @@ transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -118,10 +118,11 @@ def open_for_ticket(session: Session, *, ticket: str) -> list[Booking]:
     return list(session.scalars(stmt))
 
 
-def open_tickets(session: Session) -> list[str]:
-    """The Jira issues open bookings link to, each once, in key order."""
+def open_tickets(session: Session, *, envs: Collection[str]) -> list[str]:
+    """The Jira issues open bookings of ``envs`` link to, each once, in key order."""
     stmt = (select(col(Booking.ticket)).where(col(Booking.ticket).is_not(None),
-                                         col(Booking.ended_at).is_(None))
+                                         col(Booking.ended_at).is_(None),
+                                         col(Booking.env).in_(list(envs)))
             .distinct().order_by(col(Booking.ticket)))
     return [str(t) for t in session.scalars(stmt)]
 

@@ -482,3 +482,10 @@ def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_tickets_j
     assert [(a.actor, a.origin, json.loads(a.details)["reason"]) for a in released] == [
         ("jira", "jira", "jira")]
     assert run_job(services, "tickets").startswith("1 linked tickets, 0 released, ")
+    # staging-2 taken out of the config: nothing would release its booking, so its ticket is
+    # not asked about
+    services.config = services.config.model_copy(update={"environments": [
+        e for e in services.config.environments if e.name != "staging-2"]})
+    asked = len(fake_jira.calls_to("GET", "/issue/"))
+    assert run_job(services, "tickets").startswith("0 linked tickets, 0 released, ")
+    assert len(fake_jira.calls_to("GET", "/issue/")) == asked
