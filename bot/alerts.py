@@ -21,18 +21,24 @@ from storage.models import Anomaly
 
 SNOOZE = timedelta(days=7)
 BASELINE_DAYS = 7
+LISTED = 50  # open anomalies listed at most (newest first)
+
+
+def _resources_of(session: Session, series: Sequence[str]) -> dict[str, resources.Summary]:
+    """The resources the ``resource:`` series among ``series`` are about, by id."""
+    ids = {key for dimension, _, key in (s.partition(":") for s in series)
+           if dimension == "resource"}
+    return {r.resource_id: r for r in resources.summaries(session, ids=ids)} if ids else {}
 
 
 def labels(session: Session, series: Sequence[str]) -> dict[str, str]:
     """How people know each scope: a resource by its name ("resource events") rather than its
     id, which for Google Cloud and Azure is a long path; any other scope as it is."""
-    ids = {key for dimension, _, key in (s.partition(":") for s in series)
-           if dimension == "resource"}
-    names = {r.resource_id: r.name for r in resources.summaries(session, ids=ids)} if ids else {}
+    found = _resources_of(session, series)
     out = {}
     for scope in series:
         dimension, _, key = scope.partition(":")
-        name = names.get(key) if dimension == "resource" else None
+        name = found[key].name if dimension == "resource" and key in found else None
         out[scope] = f"resource {name}" if name and name != key else scope
     return out
 
@@ -40,9 +46,7 @@ def labels(session: Session, series: Sequence[str]) -> dict[str, str]:
 def audiences(session: Session, series: Sequence[str]) -> dict[str, set[str]]:
     """The owner and team scopes each series concerns: itself, and for a resource its owner's
     and its team's, whom its alerts go to (``recipients``)."""
-    ids = {key for dimension, _, key in (s.partition(":") for s in series)
-           if dimension == "resource"}
-    found = {r.resource_id: r for r in resources.summaries(session, ids=ids)} if ids else {}
+    found = _resources_of(session, series)
     out: dict[str, set[str]] = {}
     for scope in series:
         dimension, _, key = scope.partition(":")
@@ -124,14 +128,17 @@ def on_button(session: Session, *, action_id: str, anomaly_id: int, by: str, now
 def open_lines_for(session: Session, scopes: set[str]) -> list[str]:
     """One line per open anomaly that concerns one of ``scopes`` (``owner:...``,
     ``team:...``): of that scope itself, or of a resource it owns or holds."""
-    found = sorted({a.series for a in anomalies.open_for(session, series=None, limit=1000)})
-    concerns = audiences(session, found)
-    return open_lines(session, series=[s for s in found if concerns[s] & scopes])
+    found = anomalies.open_for(session, series=None, limit=1000)
+    concerns = audiences(session, sorted({a.series for a in found}))
+    return _lines(session, [a for a in found if concerns[a.series] & scopes][:LISTED])
 
 
 def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:
     """One line per open anomaly of ``series`` (None: of every scope)."""
-    found = anomalies.open_for(session, series=series)
+    return _lines(session, anomalies.open_for(session, series=series, limit=LISTED))
+
+
+def _lines(session: Session, found: Sequence[Anomaly]) -> list[str]:
     named = labels(session, [a.series for a in found])
     return [anomaly_line(named[a.series], a.day, a.actual, a.expected, a.currency)
             for a in found]

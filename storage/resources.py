@@ -196,8 +196,8 @@ def get(session: Session, *, resource: str) -> Resource | None:
     found = session.get(Resource, resource)
     if found is not None:
         return found
-    named = list(session.scalars(select(Resource).where(col(Resource.name) == resource).limit(2)))
-    return named[0] if len(named) == 1 else None
+    same = named(session, resource, limit=2)
+    return session.get(Resource, same[0]) if len(same) == 1 else None
 
 
 def named(session: Session, name: str, *, limit: int = 4) -> list[str]:

@@ -244,31 +244,29 @@ def snapshot_day(session: Session) -> date | None:
 def week_cost_order(metric: str) -> Any:
     """(resource_id, week): each resource's largest cost in one currency over the snapshot's 7
     days, to order resource lists costliest first (resources with no cost have no row)."""
-    week = getattr(ResourceRecentCost, f"{_METRICS[metric]}_week")
-    rid = col(ResourceRecentCost.resource_id)
-    return select(rid.label("resource_id"), func.max(week).label("week")).group_by(rid).subquery()
+    snap = _snapshot(metric).subquery()
+    return (select(snap.c.resource_id, func.max(snap.c.week).label("week"))
+            .group_by(snap.c.resource_id).subquery())
 
 
 def week_costs(session: Session, *, resource_ids: Sequence[str],
                metric: str) -> dict[str, list[tuple[str, float]]]:
     """Per resource among ``resource_ids``: (currency, cost) over the snapshot's 7 days, for
     the currencies it cost something in."""
-    week = getattr(ResourceRecentCost, f"{_METRICS[metric]}_week")
-    rid, currency = col(ResourceRecentCost.resource_id), col(ResourceRecentCost.currency)
     out: dict[str, list[tuple[str, float]]] = {}
     if not resource_ids:
         return out
-    stmt = (select(rid, currency, week).where(rid.in_(list(resource_ids)),
-                                              week != literal_column("0"))
-            .order_by(rid, currency))
+    snap = _snapshot(metric).subquery()
+    stmt = (select(snap.c.resource_id, snap.c.currency, snap.c.week)
+            .where(snap.c.resource_id.in_(list(resource_ids)), snap.c.week != literal_column("0"))
+            .order_by(snap.c.resource_id, snap.c.currency))
     for resource, cur, cost in session.connection().execute(stmt):
         out.setdefault(str(resource), []).append((str(cur), float(cost)))
     return out
 
 
 def _snapshot_is_for(session: Session, as_of: date) -> bool:
-    stored = session.connection().execute(select(col(ResourceRecentCost.as_of)).limit(1)).first()
-    return stored is not None and str(stored[0]) == as_of.isoformat()
+    return snapshot_day(session) == as_of
 
 
 def _snapshot(metric: str) -> Any:
