@@ -5,7 +5,7 @@ notices, what was (or would have been) done, exemption requests, and the admins'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.blocks_kit import (
     Block,
@@ -18,6 +18,7 @@ from bot.blocks_kit import (
     text_message,
 )
 from bot.costs import money
+from bot.durations import parse_span
 from bot.lifecycle import EXTEND_CHOICES, provider_action
 
 _THEN = {
@@ -46,6 +47,9 @@ class TtlView:
     outcome: str = ""
     daily_cost: float | None = None
     currency: str = "USD"
+    # how much later than now + its current expiry ``lifecycle.max_extension`` lets it go:
+    # the Extend buttons that fit (None: all of them)
+    extend_room: timedelta | None = None
 
     @property
     def label(self) -> str:
@@ -67,8 +71,10 @@ def warning_buttons(v: TtlView) -> Block:
         "Destroy now?", f"{v.label} will be destroyed now. This cannot be undone.",
         yes="Destroy",
     )  # fmt: skip
+    fitting = [c for c in EXTEND_CHOICES
+               if v.extend_room is None or parse_span(c) <= v.extend_room]
     return actions(
-        *(button(f"Extend {c}", f"ttl_extend_{c}", v.resource_id) for c in EXTEND_CHOICES),
+        *(button(f"Extend {c}", f"ttl_extend_{c}", v.resource_id) for c in fitting),
         button("Destroy now", "ttl_destroy_now", v.resource_id, style="danger", confirm=destroy),
         button("Request exemption", "ttl_exempt", v.resource_id),
         block_id=f"ttl:{v.resource_id}"[:255],

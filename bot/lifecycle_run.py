@@ -23,6 +23,7 @@ from bot import metrics
 from bot.blocks_kit import Message
 from bot.config import Config
 from bot.delivery import deliver_once
+from bot.durations import parse_span
 from bot.errors import ProviderError, ResourceGone
 from bot.identity import resolve_slack_ids
 from bot.lifecycle_sync import sync, sync_if_config_changed, ttl_of
@@ -54,11 +55,14 @@ def view_of(session: Session, row: lifecycle.Row, *, config: Config,
     res = resources.get(session, resource=row.resource_id)
     cost, currency = _daily_cost(session, resource_id=row.resource_id, now=now,
                                  metric=config.cost_metric)
+    # an extension counts from the expiry (now, once passed) and stops at now + max_extension
+    room = (now + parse_span(config.lifecycle.max_extension)
+            - max(row.expires_at or now, now))
     return blocks.TtlView(
         resource_id=row.resource_id, name=res.name if res else "", owner=res.owner if res else None,
         team=res.team if res else None, expires_at=row.expires_at, source=row.source,
         action=row.action, state=row.state, next_at=row.next_at, outcome=row.outcome,
-        daily_cost=cost, currency=currency,
+        daily_cost=cost, currency=currency, extend_room=room,
     )  # fmt: skip
 
 

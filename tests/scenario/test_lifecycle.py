@@ -45,6 +45,18 @@ def _audit(services: Services, action: str) -> list[AuditLog]:
                                     .order_by(col(AuditLog.id))))
 
 
+def test_the_warning_offers_only_the_extensions_max_extension_allows(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    # perf-test-bob has expired: an extension counts from now, and stops 2 days from now
+    services.config = services.config.model_copy(update={
+        "lifecycle": services.config.lifecycle.model_copy(update={"max_extension": "2d"})})
+    run_job(services, "lifecycle")
+    buttons = _blocks(fake_slack, "U0BOB")
+    assert '"ttl_extend_1d"' in buttons and '"ttl_destroy_now"' in buttons
+    assert '"ttl_extend_3d"' not in buttons and '"ttl_extend_7d"' not in buttons
+
+
 def test_warn_notice_then_would_destroy_each_exactly_once(
     services: Services, fake_slack: FakeSlack, clock: Clock
 ) -> None:

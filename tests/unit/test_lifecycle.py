@@ -5,6 +5,7 @@ Regenerate the snapshots after an intended change with ``UPDATE_SNAPSHOTS=1 pyte
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -182,3 +183,23 @@ CASES: dict[str, Any] = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_message_snapshots(name: str) -> None:
     check_message(name, CASES[name]())
+
+
+def test_the_extend_buttons_are_those_max_extension_lets_through() -> None:
+    # max_extension 5d, expiring in 20 h: 1d and 3d fit, 7d would be refused on click
+    cur = VIEW.expires_at
+    assert cur is not None
+    room = NOW + timedelta(days=5) - cur
+
+    def offered(view: blocks.TtlView) -> list[str]:
+        return [e["action_id"] for e in blocks.warning_buttons(view)["elements"]
+                if e["action_id"].startswith("ttl_extend_")]
+
+    assert offered(dataclasses.replace(VIEW, extend_room=room)) == [
+        "ttl_extend_1d", "ttl_extend_3d"]
+    for choice in ("1d", "3d"):  # and each one offered is granted
+        flow.extended_expiry(cur, choice, now=NOW, max_extension="5d")
+    with pytest.raises(CommandError, match="longest extension allowed"):
+        flow.extended_expiry(cur, "7d", now=NOW, max_extension="5d")
+    assert offered(dataclasses.replace(VIEW, extend_room=timedelta(hours=12))) == []
+    assert offered(VIEW) == ["ttl_extend_1d", "ttl_extend_3d", "ttl_extend_7d"]
