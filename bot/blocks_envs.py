@@ -153,7 +153,7 @@ def env_message(view: EnvView) -> Message:
         _context(f"team {view.team or 'none'} · {view.resources} "
                  f"resource{'' if view.resources == 1 else 's'} · "
                  f"max booking {view.max_booking}"
-                 + (f" · booked by {view.only_for} only" if view.only_for else "")),
+                 + (f" · bookable by {view.only_for} only" if view.only_for else "")),
     ]
     blocks += [] if view.only_for else [buttons(view, for_holder=view.yours)]
     return f"{view.name}: {status_line(view)}", blocks

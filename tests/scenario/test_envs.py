@@ -110,7 +110,7 @@ def test_envs_and_env_show_state_costs_and_buttons(slack: SlackClientSim,
     assert "*qa* — free · for platform, web" in _dump(blocks[qa])
     assert qa + 1 == len(blocks) or blocks[qa + 1]["type"] != "actions"
     card = _ask(slack, fake_slack, "env qa", "U0BOB").payload["blocks"]
-    assert "booked by platform, web only" in _dump(card)
+    assert "bookable by platform, web only" in _dump(card)
     assert [b for b in card if b["type"] == "actions"] == []
     card = _ask(slack, fake_slack, "env qa", "U0CAROL").payload["blocks"]
     assert '"env_book"' in _dump(card)  # carol is in web
