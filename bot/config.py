@@ -42,6 +42,8 @@ def normalised_email(value: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(normalised_email)]
+# checked as one list, so an error names the list's key (``teams.web.members``), not an index
+Emails = Annotated[list[str], AfterValidator(lambda v: [normalised_email(e) for e in v])]
 
 
 # --- accounts: one per cost source, discriminated by provider ---------------------------------
@@ -130,7 +132,7 @@ class Team(Section):
     slack_channel: SlackChannel | None = None
     manager: Email | None = None
     default_owner: str | None = None
-    members: list[str] = Field(default_factory=list)
+    members: Emails = Field(default_factory=list)
 
     @field_validator("currency")
     @classmethod
@@ -139,11 +141,6 @@ class Team(Section):
         if not re.fullmatch(r"[A-Z]{3}", code):
             raise ValueError(f"{value!r} is not a currency code like USD or EUR")
         return code
-
-    @field_validator("members")
-    @classmethod
-    def _members(cls, value: list[str]) -> list[str]:
-        return [normalised_email(member) for member in value]
 
 
 class Match(Section):
@@ -197,7 +194,7 @@ class Config(Section):
 
     cost_metric: Literal["EffectiveCost", "BilledCost", "ListCost"] = "EffectiveCost"
     command: str = "/finops"
-    admins: list[str] = Field(default_factory=list)
+    admins: Emails = Field(default_factory=list)
     admin_groups: list[str] = Field(default_factory=list)  # Slack user group ids: S0123ABCD
     owner_tags: list[str] = Field(default_factory=lambda: ["owner", "owner-email", "created-by"])
     team_tags: list[str] = Field(default_factory=lambda: ["team"])
@@ -219,11 +216,6 @@ class Config(Section):
         if not re.fullmatch(r"/[^\s/]+", value):  # what Slack sends in a command's `command`
             raise ValueError(f"{value!r} is not a slash command like /finops")
         return value
-
-    @field_validator("admins")
-    @classmethod
-    def _admins(cls, value: list[str]) -> list[str]:
-        return [normalised_email(admin) for admin in value]
 
     @field_validator("admin_groups")
     @classmethod
