@@ -130,19 +130,43 @@ def skipped_message(v: TtlView, *, reason: str) -> Message:
     return text_message(text)
 
 
-def ttl_message(v: TtlView) -> Message:
-    """`/finops ttl R`."""
+def _next_step(v: TtlView, now: datetime, dry_run: bool) -> str:
+    """What the workflow does next and when: "" once it is closed."""
+    if v.next_at is None or v.state in ("done", "exempt"):
+        return ""
+    if v.state == "active":
+        step = "a warning to its owner"
+    elif v.state == "warned" and v.action == "notify-then-destroy":
+        step = "the expiry notice"
+    else:
+        verb = provider_action(v.action)
+        step = "a reminder to its owner"
+        if verb:
+            step = f"{verb} it (a dry run: enforcement is off)" if dry_run else f"{verb} it"
+    if v.next_at <= now:
+        return f"Next: {step}, due since {when(v.next_at)}: at the next lifecycle sweep."
+    return f"Next: {step}, {when(v.next_at)}."
+
+
+def ttl_message(v: TtlView, *, now: datetime, dry_run: bool) -> Message:
+    """`/finops ttl R`; ``dry_run`` when enforcement is off."""
     state = {"active": "active", "warned": "warned", "due": "expired, awaiting the grace period",
              "done": f"done ({v.outcome})", "exempt": "exempt"}.get(v.state, v.state)
-    next_line = f" · next step {when(v.next_at)}" if v.next_at and v.state != "done" else ""
-    text = f"{v.label} expires {when(v.expires_at)}"
+    if v.expires_at is None:
+        text = f"{v.label} has no TTL"
+    elif v.expires_at <= now:
+        text = f"{v.label} expired {when(v.expires_at)}"
+    else:
+        text = f"{v.label} expires {when(v.expires_at)}"
     lines = [
         f"*{text}*",
         f"TTL from {v.source}; then {_THEN.get(v.action, v.action).replace('*', '')}.",
-        f"Owner {v.owner or 'unowned'} · team {v.team or 'none'} · state {state}{next_line}",
+        f"Owner {v.owner or 'unowned'} · team {v.team or 'none'} · state {state}",
     ]
+    if step := _next_step(v, now, dry_run):
+        lines.append(step)
     return text, [section("\n".join(lines)), context(f"`extend {v.name or v.resource_id} 3d` "
-                                                    "to push it back")]
+                                                     "to push it back")]
 
 
 def extended_message(v: TtlView, *, previous: datetime | None, by: str) -> Message:

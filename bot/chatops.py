@@ -107,7 +107,8 @@ def _dispatch(
     if command.verb == "ttl":
         view = lifecycle_requests.ttl_view(session, config=config,
                                            target=command.target or "", now=now)
-        return Reply(*blocks_lifecycle.ttl_message(view))
+        return Reply(*blocks_lifecycle.ttl_message(
+            view, now=now, dry_run=not config.lifecycle.enforce))
     if command.verb == "extend":  # not an environment: a resource's TTL
         return Reply(*lifecycle_requests.extend(
             session, config=config, target=command.target or "", text=command.duration or "",

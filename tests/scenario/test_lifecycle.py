@@ -148,6 +148,8 @@ def test_only_owner_manager_or_admin_may_extend_and_bad_text_changes_nothing(
     text = json.dumps(shown.payload)
     assert "TTL from an extension by alice@example.com" in text
     assert "destroyed after a grace period" in text
+    assert f"expires {clock.now + timedelta(days=3):%a %b %d}" in text
+    assert "Next: a warning to its owner" in text
 
 
 def test_pause_actions_is_admin_only_and_stops_every_act(

@@ -171,7 +171,11 @@ CASES: dict[str, Any] = {
     "ttl_notice": lambda: blocks.notice_message(VIEW, destroy_at=NOW + timedelta(days=1)),
     "ttl_would_destroy": lambda: blocks.acted_message(VIEW, dry_run=True),
     "ttl_destroyed": lambda: blocks.acted_message(VIEW, dry_run=False),
-    "ttl_show": lambda: blocks.ttl_message(VIEW),
+    "ttl_show": lambda: blocks.ttl_message(VIEW, now=NOW, dry_run=False),
+    "ttl_show_dry_run": lambda: blocks.ttl_message(VIEW, now=NOW, dry_run=True),
+    "ttl_show_overdue": lambda: blocks.ttl_message(
+        dataclasses.replace(VIEW, state="active", next_at=NOW - timedelta(days=4)),
+        now=NOW + timedelta(days=1), dry_run=True),
     "ttl_exemption_request": lambda: blocks.exemption_request_message(
         VIEW, exemption_id=7, requester="bob@example.com", reason="load test until Friday"),
     "ttl_cap": lambda: blocks.cap_message(acted=10, remaining=32, cap=10),
