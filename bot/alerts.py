@@ -32,14 +32,16 @@ def _resources_of(session: Session, series: Sequence[str]) -> dict[str, resource
 
 
 def labels(session: Session, series: Sequence[str]) -> dict[str, str]:
-    """How people know each scope: a resource by its name ("resource events") rather than its
-    id, which for Google Cloud and Azure is a long path; any other scope as it is."""
+    """How people know each scope: "team data", "owner bob@example.com", and a resource by its
+    name ("resource events") rather than its id, which for Google Cloud and Azure is a long
+    path. The series names themselves (``team:data``) stay what the detector's CSV says."""
     found = _resources_of(session, series)
     out = {}
     for scope in series:
         dimension, _, key = scope.partition(":")
-        name = found[key].name if dimension == "resource" and key in found else None
-        out[scope] = f"resource {name}" if name and name != key else scope
+        if dimension == "resource" and key in found and found[key].name:
+            key = found[key].name
+        out[scope] = f"{dimension} {key}" if key else scope
     return out
 
 

@@ -151,13 +151,19 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
+def _share(share: float) -> str:
+    """A cause's share of the change: "under 1%" where a percentage would round to 0 (or
+    -0)."""
+    return "under 1%" if abs(share) < 0.005 else f"{share:.0%}"
+
+
 def anomaly_message(a: AlertView) -> Message:
     """An alert with expected vs actual, root cause and the feedback buttons."""
     cur = a.currency
     causes = (
         _bullets(
             [
-                f"`{name}`: {signed_money(delta, cur)} ({share:.0%} of the change)"
+                f"`{name}`: {signed_money(delta, cur)} ({_share(share)} of the change)"
                 for name, delta, share in a.causes
             ],
             limit=3,

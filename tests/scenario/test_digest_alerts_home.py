@@ -110,10 +110,11 @@ def test_anomalies_command_lists_my_open_anomalies(slack: SlackClientSim,
     slack.command("anomalies", user_id="U0BOB", response_url=fake_slack.response_url())
     wait(lambda: len(fake_slack.replies) == 1)
     text = str(fake_slack.replies[0].payload)
-    assert "team:data" in text and "owner:bob@example.com" in text
+    assert "team data on" in text and "owner bob@example.com on" in text
+    assert "team:data" not in text  # series names are the CSV's, not what people read
     # bob owns `events`: its anomaly was sent to him, so it is his to see (not the admins'
     # account and service ones)
-    assert "resource events on" in text and "service:" not in text and "account:" not in text
+    assert "resource events on" in text and "• service" not in text and "• account" not in text
     slack.command("anomalies", user_id="U0CAROL", response_url=fake_slack.response_url())
     wait(lambda: len(fake_slack.replies) == 2)
     assert "none" in fake_slack.replies[1].text
@@ -149,7 +150,7 @@ def test_app_home_is_published_once_per_event(slack: SlackClientSim,
     time.sleep(0.3)
     assert len(fake_slack.calls("views.publish")) == 1
     view = str(fake_slack.home_views["U0BOB"])
-    assert "My resources" in view and "raw-events" in view and "team:data" in view
+    assert "My resources" in view and "raw-events" in view and "team data on" in view
     assert "resource events on" in view  # the anomaly of a resource bob owns
 
 

@@ -27,7 +27,7 @@ def _digest() -> blocks_notify.Digest:
         daily=days,
         current={"service": {"BigQuery": 900.0, "GKE": 300.0}, "resource": {"events": 900.0}},
         before={"service": {"BigQuery": 400.0, "GKE": 310.0}, "resource": {"events": 400.0}},
-        budget=3000.0, anomalies=["team:data on Nov 23: $250.92 vs $139.32 expected"],
+        budget=3000.0, anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
         unowned=["etl", "events"], expiring=[("carol-experiment", datetime(2026, 11, 29, 23, 59,
                                                                            tzinfo=UTC))],
         saved_mtd=42.5,
@@ -39,8 +39,9 @@ def _alert(status: str = "open") -> blocks_notify.AlertView:
     return blocks_notify.AlertView(
         anomaly_id=7, series="team:data", day=date(2026, 11, 23), expected=139.32,
         actual=250.92, impact=111.6, impact_pct=80.1, score=15.7, currency="USD",
-        causes=[("service BigQuery", 111.0, 0.99), ("resource events", 111.0, 0.99)],
-        status=status, feedback_by="bob@example.com" if status != "open" else None)
+        causes=[("service BigQuery", 111.0, 0.99), ("resource events", 111.0, 0.99),
+                ("service Cloud Storage", -0.3, -0.0027)],
+        label="team data", status=status, feedback_by="bob@example.com" if status != "open" else None)
 
 
 CASES: dict[str, Any] = {
@@ -76,7 +77,7 @@ def test_home_view_snapshot_and_limits() -> None:
                    ("eu-archive", 35.5, "EUR")],
         resource_count=3, team="data", team_mtd={"USD": 3826.41, "EUR": 35.5},
         team_budget=4500.0,
-        anomalies=["team:data on Nov 23: $250.92 vs $139.32 expected"],
+        anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
         expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))]))
     assert view_errors(view, kind="home") == []
     check_snapshot("home", view)
