@@ -41,7 +41,8 @@ def _alert(status: str = "open") -> blocks_notify.AlertView:
         actual=250.92, impact=111.6, impact_pct=80.1, score=15.7, currency="USD",
         causes=[("service BigQuery", 111.0, 0.99), ("resource events", 111.0, 0.99),
                 ("service Cloud Storage", -0.3, -0.0027)],
-        label="team data", status=status, feedback_by="bob@example.com" if status != "open" else None)
+        label="team data", status=status,
+        feedback_by="bob@example.com" if status != "open" else None)
 
 
 CASES: dict[str, Any] = {
