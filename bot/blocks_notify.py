@@ -44,6 +44,13 @@ def _bullets(items: Sequence[str], limit: int = 5) -> str:
     return shown + (f"\n…and {more} more" if more > 0 else "")
 
 
+def _all_of(same_as: Sequence[tuple[str, str]]) -> str:
+    """" (all of service `BigQuery`)": what else a mover's line stands for."""
+    if not same_as:
+        return ""
+    return " (all of " + ", ".join(f"{d} `{n}`" for d, n in same_as) + ")"
+
+
 def digest_message(d: Digest) -> Message:
     """The daily digest of one owner or team."""
     cur = d.currency
@@ -73,7 +80,7 @@ def digest_message(d: Digest) -> Message:
                 "*Top movers (7 days vs the 7 before)*\n"
                 + _bullets(
                     [
-                        f"{m.dimension} `{m.name}`: "
+                        f"{m.dimension} `{m.name}`{_all_of(m.same_as)}: "
                         f"{signed_money(m.change.delta, cur)} ({pct(m.change.pct)})"
                         for m in d.movers
                     ],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from bot.costs import Change, month_end_forecast
@@ -27,6 +27,9 @@ class Mover:
     dimension: str
     name: str
     change: Change
+    # less specific movers with the very same figures, shown as one line with this one: for
+    # an owner whose only BigQuery resource is `events`, (("service", "BigQuery"),)
+    same_as: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,9 @@ def _window(daily: Mapping[date, float], end: date, days: int) -> float:
 
 def movers(current: Mapping[str, Mapping[str, float]],
            before: Mapping[str, Mapping[str, float]], *, top: int = MOVERS) -> list[Mover]:
-    """The biggest absolute changes per dimension, largest first."""
+    """The biggest absolute changes per dimension, largest first. A service or account whose
+    two weeks cost the same, to the cent, as a resource (or an account as a service) ranked
+    before it is that resource's change again: it joins that line rather than taking one."""
     found: list[Mover] = []
     for dimension in current.keys() | before.keys():
         now_, then = current.get(dimension, {}), before.get(dimension, {})
@@ -89,9 +94,24 @@ def movers(current: Mapping[str, Mapping[str, float]],
         changes = [Mover(dimension, name, Change(now_.get(name, 0.0), then.get(name, 0.0)))
                    for name in names]
         found.extend(m for m in changes if abs(m.change.delta) >= 0.01)
-    return sorted(found, key=lambda m: (-_cents(m.change.delta),
-                                        _SPECIFIC_FIRST.get(m.dimension, len(_SPECIFIC_FIRST)),
-                                        m.dimension, m.name))[: top * 2]
+    ranked = sorted(found, key=lambda m: (-_cents(m.change.delta),
+                                          _SPECIFIC_FIRST.get(m.dimension, len(_SPECIFIC_FIRST)),
+                                          m.dimension, m.name))
+    kept: list[Mover] = []
+    by_figures: dict[tuple[float, float], int] = {}
+    for mover in ranked:
+        figures = (round(mover.change.current, 2), round(mover.change.before, 2))
+        same = by_figures.get(figures)
+        if same is not None and mover.dimension not in (
+                kept[same].dimension, *(d for d, _ in kept[same].same_as)):
+            kept[same] = replace(kept[same], same_as=(*kept[same].same_as,
+                                                      (mover.dimension, mover.name)))
+            continue
+        if len(kept) == top * 2:
+            continue  # full; a later mover may still join a kept line
+        by_figures.setdefault(figures, len(kept))
+        kept.append(mover)
+    return kept
 
 
 def _cents(delta: float) -> float:

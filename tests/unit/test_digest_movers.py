@@ -41,5 +41,30 @@ def test_equal_changes_rank_the_same_however_they_were_summed_the_resource_first
     before = {"account": {"111": 258.3}, "service": {"EC2": 258.3}, "resource": {"fe-old": 270.0}}
     below = {"account": {"111": 528.3 - 1e-9}, "service": {"EC2": 528.3 - 1e-9}}
     for now_ in (current, {**current, **below}):
-        got = [(m.dimension, m.name) for m in movers(now_, before)]
-        assert got == [("resource", "fe-old"), ("service", "EC2"), ("account", "111")]
+        got = [(m.dimension, m.name, m.same_as) for m in movers(now_, before)]
+        # the account costs what EC2 does in both weeks: one line says both
+        assert got == [("resource", "fe-old", ()), ("service", "EC2", (("account", "111"),))]
+
+
+def test_a_service_that_is_one_resource_joins_its_line_and_frees_the_slot() -> None:
+    current = {
+        "resource": {"events": 571.44, "etl": 541.65, "twin-a": 5.0, "twin-b": 5.0},
+        "service": {"BigQuery": 571.44, "GKE": 541.65 + 5.0 + 5.0},
+        "account": {"lake": 571.44 + 541.65 + 10.0, "sandbox": 1.0},
+    }
+    before = {
+        "resource": {"events": 227.77, "etl": 522.31, "twin-a": 1.0, "twin-b": 1.0},
+        "service": {"BigQuery": 227.77, "GKE": 522.31 + 2.0},
+        "account": {"lake": 227.77 + 522.31 + 2.0, "sandbox": 4.0},
+    }
+    got = [(m.dimension, m.name, m.same_as) for m in movers(current, before)]
+    assert got == [
+        ("account", "lake", ()),
+        ("resource", "events", (("service", "BigQuery"),)),  # the same +343.67
+        ("service", "GKE", ()),  # etl and the twins: not any one resource's change
+        ("resource", "etl", ()),
+        ("resource", "twin-a", ()),  # twin-b: the same +4, but three per dimension
+        ("account", "sandbox", ()),  # in the slot BigQuery would have taken
+    ]
+    wider = [(m.dimension, m.name) for m in movers(current, before, top=4)]
+    assert ("resource", "twin-a") in wider and ("resource", "twin-b") in wider  # never joined
