@@ -12,24 +12,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import blocks_envs, booking, envs
 from bot.blocks_envs import Message
 from bot.booking import Held, span_text
 from bot.config_sections import Environment
-from bot.errors import ProviderError, ResourceGone
+from bot.errors import ProviderError, ProviderThrottled, ProviderUnavailable, ResourceGone
 from bot.identity import resolve_slack_ids
 from bot.services import Services
 from providers.hooks import HookResult, run_hook
 from storage import audit, bookings
-from storage.claims import claim_delivery, mark_sent
+from storage.claims import claim_delivery, mark_sent, queue_delivery, release_claim, unsent
 from storage.db import session_scope
 from storage.models_envs import Booking, BookingEvent
 
 STEP = "booking-step"
 REMINDER = "booking-reminder"
+LATE_COMMENT = "jira-comment"  # a comment Jira did not take, posted by the ``tickets`` job
+LATE_COMMENT_DAYS = 7  # after this, a comment Jira still does not take is given up
 
 
 def _user_id(services: Services, email: str, known: str | None) -> str | None:
@@ -183,9 +185,18 @@ class _Event:
             return "no ticket"
         if client is None:
             return "jira not configured"
-        text = self._comment()
+        if self._comment_waiting():  # Jira shows a booking's comments in the order they came
+            self._queue_comment(ticket)
+            return "queued behind an earlier comment"
+        text = self.comment()
         try:
             comment_id = client.add_comment(ticket, text)
+        except (ProviderUnavailable, ProviderThrottled) as exc:  # not taken: post it later
+            self._queue_comment(ticket)
+            _audit(self.services, "booking.jira", self.env.name,
+                   {"booking_id": self.found.id, "ticket": ticket, "ok": False,
+                    "error": str(exc), "retry": True})
+            return f"queued: {exc}"
         except ProviderError as exc:
             error = str(exc)
             _audit(self.services, "booking.jira", self.env.name,
@@ -201,19 +212,37 @@ class _Event:
                 "comment_id": comment_id, "kind": self.row.kind})
         return "sent"
 
-    def _comment(self) -> str:
+    def _comment_scope(self) -> str:
+        return f"booking:{self.found.id}:event:{self.row.id}"
+
+    def _comment_waiting(self) -> bool:
+        prefix = f"booking:{self.found.id}:"
+        with session_scope(self.services.engine) as session:
+            return any(scope.startswith(prefix)
+                       for scope, _ in unsent(session, kind=LATE_COMMENT, period_from=""))
+
+    def _queue_comment(self, ticket: str) -> None:
+        with session_scope(self.services.engine) as session:
+            queue_delivery(session, kind=LATE_COMMENT, scope=self._comment_scope(),
+                           period=ticket)
+
+    def comment(self, *, late: bool = False) -> str:
+        """The Jira comment on this event; ``late`` says when it happened, as it is posted
+        after Jira was back."""
         name, held, d = self.env.name, self.held, self.details
+        sign = (f"(finops-bot, posted late: Jira did not answer at "
+                f"{blocks_envs.when(self.row.at)})" if late else "(finops-bot)")
         if self.row.kind == "acquire":
             return (f"{name} booked by {held.holder} until {blocks_envs.when(held.until)} "
                     f"({span_text(held.until - held.started_at)}, expected cost "
-                    f"{blocks_envs.costs_text(d.get('expected_cost', {}))}). (finops-bot)")
+                    f"{blocks_envs.costs_text(d.get('expected_cost', {}))}). {sign}")
         if self.row.kind == "extend":
             return (f"{name} booking extended by {self.row.actor} until "
-                    f"{blocks_envs.when(held.until)}. (finops-bot)")
+                    f"{blocks_envs.when(held.until)}. {sign}")
         ended = datetime.fromisoformat(d["ended_at"])
         return (f"{name} released ({d.get('reason', 'released')}, by {self.row.actor}) after "
                 f"{span_text(ended - held.started_at)}; cost "
-                f"{blocks_envs.costs_text(d.get('actual_cost', {}))}. (finops-bot)")
+                f"{blocks_envs.costs_text(d.get('actual_cost', {}))}. {sign}")
 
     def tell_holder(self) -> str:
         if self.row.actor.lower() == self.found.holder.lower():
@@ -317,6 +346,7 @@ def run_tickets(services: Services) -> str:
     client = services.jira
     if client is None:
         return "Jira is not configured"
+    late = post_late_comments(services)  # first: a booking's comments stay in their order
     now = services.now()
     with session_scope(services.engine) as session:
         # an environment taken out of the config keeps its bookings, but nothing releases them
@@ -341,7 +371,72 @@ def run_tickets(services: Services) -> str:
     if failed is not None:  # the job fails, in the log and the metrics; the next run retries
         raise ProviderError(f"{released} released, then checking {ticket} stopped the "
                             f"round: {failed}") from failed
-    return f"{len(linked)} linked tickets, {released} released, {effects} events processed"
+    return (f"{len(linked)} linked tickets, {released} released, {effects} events processed, "
+            f"{late} late comments posted")
+
+
+def post_late_comments(services: Services) -> int:
+    """Post the Jira comments Jira did not take when their event happened, oldest first;
+    returns how many were posted. One Jira again does not take ends the round (raised: the
+    ``tickets`` job fails, and its next run tries again). One older than ``LATE_COMMENT_DAYS``
+    is given up, and its booking's holder told."""
+    client = services.jira
+    if client is None:
+        return 0
+    now = services.now()
+    with session_scope(services.engine) as session:
+        pending = unsent(session, kind=LATE_COMMENT, period_from="")
+    posted = 0
+    for scope, ticket in pending:
+        event_id = int(scope.rpartition(":")[2])
+        with session_scope(services.engine) as session:
+            row = session.get(BookingEvent, event_id)
+            found = bookings.get_booking(session, booking_id=row.booking_id) if row else None
+        env = services.config.environment(row.env) if row is not None else None
+        if row is None or found is None or env is None:  # the environment left the config
+            with session_scope(services.engine) as session:
+                mark_sent(session, kind=LATE_COMMENT, scope=scope, period=ticket, now=now,
+                          outcome="skipped: no such environment")
+            continue
+        event = _Event(services, row, env, found)
+        if now - row.at > timedelta(days=LATE_COMMENT_DAYS):
+            _give_up_comment(event, scope=scope, ticket=ticket)
+            continue
+        with session_scope(services.engine) as session:
+            if not claim_delivery(session, kind=LATE_COMMENT, scope=scope, period=ticket,
+                                  worker=services.worker, now=now):
+                continue
+        try:
+            comment_id = client.add_comment(ticket, event.comment(late=True))
+        except (ProviderUnavailable, ProviderThrottled) as exc:
+            with session_scope(services.engine) as session:
+                release_claim(session, kind=LATE_COMMENT, scope=scope, period=ticket)
+            raise ProviderError(f"{posted} late comments posted, then {ticket}: {exc}") from exc
+        except ProviderError as exc:
+            outcome, details = f"failed: {exc}", {"ok": False, "error": str(exc)}
+        else:
+            outcome, details = "sent", {"ok": True, "comment_id": comment_id, "late": True}
+            posted += 1
+        with session_scope(services.engine) as session:
+            mark_sent(session, kind=LATE_COMMENT, scope=scope, period=ticket, now=now,
+                      outcome=outcome[:64])
+        _audit(services, "booking.jira", env.name,
+               {"booking_id": found.id, "ticket": ticket, "kind": row.kind, **details})
+    return posted
+
+
+def _give_up_comment(event: _Event, *, scope: str, ticket: str) -> None:
+    services, found = event.services, event.found
+    with session_scope(services.engine) as session:
+        mark_sent(session, kind=LATE_COMMENT, scope=scope, period=ticket, now=services.now(),
+                  outcome=f"gave up after {LATE_COMMENT_DAYS} days")
+    _audit(services, "booking.jira", event.env.name,
+           {"booking_id": found.id, "ticket": ticket, "ok": False,
+            "error": f"Jira did not take the comment for {LATE_COMMENT_DAYS} days"})
+    notice = blocks_envs.notice_message(
+        f"I could not comment on {ticket}: Jira did not take my comment for "
+        f"{LATE_COMMENT_DAYS} days. It said: {event.comment()}")
+    _guarded(lambda: _dm(services, found.holder, found.holder_user_id, notice))
 
 
 def _remind(services: Services, env: Environment, *, now: datetime) -> bool:

@@ -7,6 +7,7 @@
     └── ProviderError           a cloud, chat or ticket API failed
         ├── ProviderAuthError   credentials refused
         ├── ProviderThrottled   rate limited; retry later
+        ├── ProviderUnavailable not reached, or busy (503): the call was not taken
         └── ResourceGone        the resource or ticket acted on does not exist (any more)
 
 Edges translate library exceptions into these with ``raise ... from exc``; the CLI and the HTTP
@@ -42,6 +43,12 @@ class ProviderAuthError(ProviderError):
 
 class ProviderThrottled(ProviderError):
     """The provider rate-limited us; the call may succeed later."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider did not take the call: it was not reached, or answered that it is
+    unavailable. Unlike a timeout after sending, nothing was done, so the call may be made
+    again later without doing it twice."""
 
 
 class ResourceGone(ProviderError):

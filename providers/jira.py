@@ -6,14 +6,16 @@ is down does not stop the bot from starting. Errors are translated at this bound
     HTTP 401, 403                               -> ProviderAuthError
     HTTP 404 (no such issue, or not visible)    -> ResourceGone
     HTTP 429                                    -> ProviderThrottled
+    HTTP 503, Jira not reached (no connection)  -> ProviderUnavailable
     any other HTTP error, network error         -> ProviderError
 
 Messages name the call, the issue and Jira's own error text, never the credentials (the
 client's own exception text includes the request headers, so it is not used).
 
 Retries are ours, not the client's. A call Jira does not take (HTTP 429 or 503; for a read,
-also no connection or a timeout; for a comment or a transition, only a connection that timed
-out, so nothing is done twice) is tried again after a short pause, ``max_retries`` times. The
+also a broken connection or a timeout; for a comment or a transition, only a connection that
+was never made, so nothing is done twice) is tried again after a short pause, ``max_retries``
+times. The
 client's own retries wait 20, 40 and 60 seconds: an unreachable Jira held each booking effect,
 and the thread running it, for about a minute and a half. Now it fails within seconds
 (connecting times out after 3 s) and the effect records the failure.
@@ -28,8 +30,15 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import requests
 from jira import JIRA, JIRAError
+from urllib3.exceptions import NewConnectionError
 
-from bot.errors import ProviderAuthError, ProviderError, ProviderThrottled, ResourceGone
+from bot.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderThrottled,
+    ProviderUnavailable,
+    ResourceGone,
+)
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 3.05  # seconds to connect: a Jira that is down is known within seconds
@@ -59,9 +68,19 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _not_reached(exc: requests.RequestException) -> bool:
+    """No connection was made (refused, unresolvable, timed out connecting): nothing was sent.
+    A connection broken or timing out later may have delivered the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+
+
 def _translated(what: str, exc: JIRAError | requests.RequestException) -> ProviderError:
     if isinstance(exc, requests.RequestException):
-        return ProviderError(_one_line(f"Jira {what} failed: {type(exc).__name__}"))
+        kind = ProviderUnavailable if _not_reached(exc) else ProviderError
+        return kind(_one_line(f"Jira {what} failed: {type(exc).__name__}"))
     status = exc.status_code or 0
     detail = _one_line(str(exc.text or "")) or f"HTTP {status}"
     message = f"Jira {what} failed: HTTP {status} {detail}" if status else \
@@ -72,6 +91,8 @@ def _translated(what: str, exc: JIRAError | requests.RequestException) -> Provid
         return ResourceGone(message)
     if status == 429:
         return ProviderThrottled(message)
+    if status == 503:
+        return ProviderUnavailable(message)
     return ProviderError(message)
 
 
@@ -81,7 +102,7 @@ def _worth_retrying(exc: JIRAError | requests.RequestException, *, idempotent: b
     comment that Jira had taken would be posted twice."""
     if isinstance(exc, JIRAError):
         return exc.status_code in (429, 503)
-    return idempotent or isinstance(exc, requests.ConnectTimeout)
+    return idempotent or _not_reached(exc)
 
 
 class JiraClient:

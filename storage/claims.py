@@ -68,6 +68,16 @@ def mark_sent(session: Session, *, kind: str, scope: str, period: str, now: date
     )
 
 
+def release_claim(session: Session, *, kind: str, scope: str, period: str) -> None:
+    """Give up a claim not sent, so that the next run takes it at once (not after its lease)."""
+    session.execute(
+        update(Delivery)
+        .where(and_(col(Delivery.kind) == kind, col(Delivery.scope) == scope,
+                    col(Delivery.period) == period, col(Delivery.sent_at).is_(None)))
+        .values(claimed_by="", claimed_at=RELEASED)
+    )
+
+
 def queue_delivery(session: Session, *, kind: str, scope: str, period: str) -> None:
     """Record a delivery to make, unclaimed (an outbox row): in the transaction that decides it,
     so that a send that fails later is retried from ``unsent`` rather than lost."""

@@ -25,7 +25,7 @@ from app import build_asgi
 from bot import envs
 from bot.config import parse_config
 from bot.envs_effects import run_effects
-from bot.errors import ProviderAuthError, ProviderError, ResourceGone
+from bot.errors import ProviderAuthError, ProviderError, ProviderUnavailable, ResourceGone
 from bot.services import Services
 from bot.settings import Settings
 from providers.chat import ConsoleTransport
@@ -37,7 +37,7 @@ from storage.models_envs import Booking
 from tests.fakes import jira as jira_fakes
 from tests.fakes.http import Reply
 from tests.fakes.jira import FakeJira
-from tests.scenario.harness import serve
+from tests.scenario.harness import serve, wait
 
 fake_jira = jira_fakes.fake_jira
 
@@ -157,6 +157,32 @@ def test_a_call_jira_does_not_take_is_tried_again_by_us_and_a_comment_is_never_d
         assert len(fake_jira.calls_to("GET", "/issue/OPS-3")) == 4
     finally:
         client.close()
+
+
+def test_a_call_jira_surely_did_not_take_is_told_apart_from_one_it_may_have(
+        fake_jira: FakeJira) -> None:
+    down = JiraClient("http://127.0.0.1:9", "u", "t", max_retries=0, timeout=2)
+    with pytest.raises(ProviderUnavailable, match="ConnectionError"):
+        down.add_comment("OPS-1", "booked")  # no connection: nothing was sent
+    fake_jira.add_issue("OPS-5")
+    slow = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=2,
+                      timeout=0.3)
+    try:
+        fake_jira.fail_next(Reply(503, "Service Unavailable"), times=None, method="POST")
+        with pytest.raises(ProviderUnavailable, match="HTTP 503"):
+            slow.add_comment("OPS-5", "booked")
+        assert len(fake_jira.calls_to("POST", "/comment")) == 3  # refused each time: retried
+        fake_jira.clear_failures()
+        # Jira answers too late, but takes the comment: not retried, and not "unavailable",
+        # so nothing posts it again
+        fake_jira.slow_next(1.0, method="POST")
+        with pytest.raises(ProviderError, match="ReadTimeout") as info:
+            slow.add_comment("OPS-5", "extended")
+        assert not isinstance(info.value, ProviderUnavailable)
+        wait(lambda: fake_jira.comments("OPS-5") == ["extended"])
+        assert len(fake_jira.calls_to("POST", "/comment")) == 4
+    finally:
+        slow.close()
 
 
 def test_a_jira_transition_releases_the_linked_booking(

@@ -442,6 +442,52 @@ def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
     assert booked.text.startswith("You have staging-2"), booked.text
 
 
+def test_a_comment_jira_did_not_take_is_posted_late_in_order_once(
+        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
+        services: Services, clock: Clock) -> None:
+    fake_jira.add_issue("OPS-40")
+    fake_jira.fail_next(http_fakes.Reply(503, "Service Unavailable"), times=None,
+                        method="POST", path_contains="/comment")
+    _ask(slack, fake_slack, "book staging-1 2d OPS-40", "U0BOB")
+    queued = wait(lambda: _audit(services, "booking.jira"))
+    assert json.loads(queued[0].details)["retry"] is True
+    _ask(slack, fake_slack, "extend staging-1 1d", "U0BOB")
+    wait(lambda: not _pending_events(services))
+    # the extension's comment waits behind the booking's: Jira was asked once, not twice
+    assert len(fake_jira.calls_to("POST", "/comment")) == 1
+    assert not [m for m in fake_slack.messages("D0BOB") if "could not comment" in m.text]
+
+    # Jira still does not take it: the tickets job fails and asks again next time
+    with pytest.raises(ProviderError, match="0 late comments posted, then OPS-40: .*HTTP 503"):
+        run_job(services, "tickets")
+    assert len(fake_jira.calls_to("POST", "/comment")) == 2
+    fake_jira.clear_failures()
+    assert run_job(services, "tickets").endswith(", 2 late comments posted")
+    posted = fake_jira.comments("OPS-40")
+    assert [c.split(" by ")[0] for c in posted] == ["staging-1 booked",
+                                                    "staging-1 booking extended"]
+    assert all("posted late: Jira did not answer at" in c for c in posted)
+    assert run_job(services, "tickets").endswith(", 0 late comments posted")
+    assert len(fake_jira.comments("OPS-40")) == 2  # never twice
+
+    # a comment Jira does not take for a week is given up, and the holder told
+    fake_jira.fail_next(http_fakes.Reply(503, "Service Unavailable"), times=None,
+                        method="POST", path_contains="/comment")
+    _ask(slack, fake_slack, "release staging-1", "U0BOB")
+    wait(lambda: not _pending_events(services))
+    clock.now += timedelta(days=8)
+    assert run_job(services, "tickets").endswith(", 0 late comments posted")
+    told = wait(lambda: [m for m in fake_slack.messages("D0BOB") if "could not comment" in m.text])
+    assert "did not take my comment for 7 days" in told[0].text
+    assert "staging-1 released" in told[0].text
+    assert len(fake_jira.comments("OPS-40")) == 2
+
+
+def _pending_events(services: Services) -> list[Any]:
+    with Session(services.engine) as session:
+        return bookings.pending_events(session)
+
+
 def test_a_ticket_closed_while_its_webhook_was_lost_is_released_by_the_tickets_job(
         slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
         services: Services) -> None:
