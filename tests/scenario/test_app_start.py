@@ -45,7 +45,7 @@ def test_app_starts_on_embedded_defaults(tmp_path: Path) -> None:
         assert (tmp_path / "finops-bot.db").exists()
         # the console transport printed what would have gone to Slack: the demo's anomaly
         printed = log.read_text()
-        assert "Cost anomaly: team:data" in printed and "#data-costs" in printed
+        assert "Cost anomaly: team data" in printed and "#data-costs" in printed
         # no Slack route without Slack settings
         assert httpx.post(f"http://127.0.0.1:{port}/slack/events", timeout=5).status_code == 404
     finally:
