@@ -44,6 +44,10 @@ def _bullets(items: Sequence[str], limit: int = 5) -> str:
     return shown + (f"\n…and {more} more" if more > 0 else "")
 
 
+def _expired(items: Sequence[tuple[str, datetime]]) -> str:
+    return _bullets([f"`{name}`, expired {at:%a %b %d %H:%M} UTC" for name, at in items])
+
+
 def _all_of(same_as: Sequence[tuple[str, str]]) -> str:
     """" (all of service `BigQuery`)": what else a mover's line stands for."""
     if not same_as:
@@ -97,6 +101,8 @@ def digest_message(d: Digest) -> Message:
                 + _bullets([f"`{name}` at {at:%a %b %d %H:%M} UTC" for name, at in d.expiring])
             )
         )
+    if d.expired:
+        out.append(_section(":warning: *Past their TTL, still running*\n" + _expired(d.expired)))
     if d.unowned:
         out.append(
             _section(
@@ -242,6 +248,7 @@ class HomeView:
     bookings: Sequence[str] = ()
     saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
     team_currency: str = "USD"  # the team's budget currency (config teams.<name>.currency)
+    expired: Sequence[tuple[str, datetime]] = ()  # past their TTL, still running
 
 
 def home_view(h: HomeView) -> dict[str, Any]:
@@ -267,6 +274,8 @@ def home_view(h: HomeView) -> dict[str, Any]:
             + (_bullets([f"`{n}` at {at:%a %b %d %H:%M} UTC" for n, at in h.expiring]) or "_none_")
         )
     )
+    if h.expired:
+        out.append(_section("*Past their TTL, still running*\n" + _expired(h.expired)))
     if h.saved_mtd > 0:
         out.append(_context(f":moneybag: finops-bot's stops and destroys saved you "
                             f"{money(h.saved_mtd, 'USD')} this month."))  # savings are in USD

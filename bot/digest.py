@@ -2,7 +2,8 @@
 
 What it shows: yesterday, month to date, the month-end forecast vs budget, the last 7 days vs
 the 7 before ($ and %), top movers by service, resource and account, new anomalies, unowned or
-untagged resources, TTLs expiring within 72 h, and money the bot's actions saved this month.
+untagged resources, TTLs expiring within 72 h or past and still running, and money the bot's
+actions saved this month.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class DigestInputs:
     budget: float | None = None
     anomalies: Sequence[str] = ()  # one line each, already worded
     unowned: Sequence[str] = ()
-    expiring: Sequence[tuple[str, datetime]] = ()
+    expiring: Sequence[tuple[str, datetime]] = ()  # also those past their TTL, still there
     saved_mtd: float = 0.0
 
 
@@ -69,6 +70,7 @@ class Digest:
     expiring: list[tuple[str, datetime]]
     saved_mtd: float
     chart_days: list[date] = field(default_factory=list)
+    expired: list[tuple[str, datetime]] = field(default_factory=list)  # past TTL, still there
 
     @property
     def over_budget(self) -> bool:
@@ -140,6 +142,8 @@ def build(inputs: DigestInputs, *, now: datetime) -> Digest:
                         key=lambda item: (item[1], item[0])),
         saved_mtd=inputs.saved_mtd,
         chart_days=[yesterday - timedelta(days=i) for i in range(29, -1, -1)],
+        expired=sorted(((n, at) for n, at in inputs.expiring if at < now),
+                       key=lambda item: (item[1], item[0])),
     )
 
 
@@ -147,7 +151,8 @@ def is_noise(digest: Digest, *, floor: float, min_change_pct: float) -> bool:
     """Skip a digest whose spend is under the floor, or when nothing worth saying changed."""
     if digest.week.current < floor and digest.week.before < floor:
         return True
-    eventful = bool(digest.anomalies or digest.expiring or digest.unowned or digest.over_budget)
+    eventful = bool(digest.anomalies or digest.expiring or digest.expired or digest.unowned
+                    or digest.over_budget)
     pct = digest.week.pct
     changed = pct is None or abs(pct) >= min_change_pct
     return not (eventful or changed)

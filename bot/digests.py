@@ -115,7 +115,7 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime,
     for team, name in resources.without_owner(session) if owner is None else ():
         unowned[f"team:{team}"].append(name)  # only teams' digests list them
     expiring: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    soon = lifecycle.expiring(session, start=now, end=now + timedelta(hours=72))
+    soon = lifecycle.expiring(session, now=now, end=now + timedelta(hours=72))
     stored = {r.resource_id: r for r in resources.summaries(session, ids={r for r, _ in soon})}
     for rid, at in soon:
         if (res := stored.get(rid)) is not None:

@@ -42,7 +42,7 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
             team_mtd[t.currency] += t.cost
     names = {r.resource_id: r.name or r.resource_id for r in mine}
     expiring = [(names[rid], at) for rid, at in lifecycle.expiring(
-        session, start=now, end=now + timedelta(hours=72), resource_ids=list(names))]
+        session, now=now, end=now + timedelta(hours=72), resource_ids=list(names))]
     month_start = datetime.combine(month.start, time(0), tzinfo=UTC)
     saved = savings.saved_between(session, start=month_start, end=now).get(f"owner:{email}", 0.0)
     view = HomeView(email=email, resources=ranked[:10], resource_count=len(mine),
@@ -50,5 +50,9 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
                     team_budget=team_cfg.budget if team_cfg is not None else None,
                     anomalies=open_lines_for(session, {f"owner:{email}"} |
                                              ({f"team:{team}"} if team else set())),
-                    expiring=sorted(expiring, key=lambda e: (e[1], e[0])), saved_mtd=saved)
+                    expiring=sorted(((n, at) for n, at in expiring if at >= now),
+                                    key=lambda e: (e[1], e[0])),
+                    expired=sorted(((n, at) for n, at in expiring if at < now),
+                                   key=lambda e: (e[1], e[0])),
+                    saved_mtd=saved)
     return home_view(view)

@@ -307,8 +307,7 @@ def _act(services: Services, row: lifecycle.Row, now: datetime) -> str:
     after = "unchanged (dry run)" if dry_run else (after_live.state if after_live else "gone")
     dm(services, user_id, blocks.acted_message(view, dry_run=dry_run))
     with session_scope(services.engine) as session:
-        outcome = f"dry run: would {verb}" if dry_run else {"stop": "stopped",
-                                                           "destroy": "destroyed"}[verb]
+        outcome = f"dry run: would {verb}" if dry_run else lifecycle.ACTED_OUTCOMES[verb]
         if not dry_run and view.daily_cost:
             savings.record(session, resource_id=row.resource_id, action=verb,
                            daily_cost=view.daily_cost, currency=view.currency, since=now,

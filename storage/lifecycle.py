@@ -17,10 +17,12 @@ from sqlmodel import Session, col
 
 from storage.claims import insert_once
 from storage.db import insert_rows
-from storage.models import Control, Exemption, Lifecycle, PowerSkip, TtlOverride
+from storage.models import Control, Exemption, Lifecycle, PowerSkip, Resource, TtlOverride
 
 LEASE = timedelta(minutes=10)
 OPEN_STATES = ("active", "warned", "due")
+# a closed workflow's outcome once its resource was acted on, by provider action
+ACTED_OUTCOMES = {"stop": "stopped", "destroy": "destroyed"}
 _LIFECYCLE: Table = Lifecycle.__table__  # type: ignore[attr-defined]
 PAUSED = "actions_paused"
 
@@ -170,16 +172,30 @@ def due(session: Session, *, now: datetime, limit: int = 1000) -> list[Due]:
     return [Due(*row) for row in session.connection().execute(stmt)]
 
 
-def expiring(session: Session, *, start: datetime, end: datetime,
+def expiring(session: Session, *, now: datetime, end: datetime,
              resource_ids: Sequence[str] | None = None) -> list[tuple[str, datetime]]:
-    """(resource id, expiry) of open workflows expiring in [start, end]."""
-    stmt = select(col(Lifecycle.resource_id), col(Lifecycle.expires_at)).where(
-        col(Lifecycle.expires_at) >= start, col(Lifecycle.expires_at) <= end,
+    """(resource id, expiry) of the TTLs an owner should hear of: open workflows expiring in
+    [now, end], and every resource past its expiry that is still there: seen (in costs or an
+    inventory) on or after its expiry day, and neither stopped, destroyed nor exempted. A dry
+    run closes a workflow, and so does a notify-only TTL's reminder, but the resource goes on
+    costing."""
+    coming = select(col(Lifecycle.resource_id), col(Lifecycle.expires_at)).where(
+        col(Lifecycle.expires_at) >= now, col(Lifecycle.expires_at) <= end,
         col(Lifecycle.state).in_(OPEN_STATES),
     )  # fmt: skip
+    past = select(col(Lifecycle.resource_id), col(Lifecycle.expires_at),
+                  col(Resource.last_seen)).join(
+        Resource, col(Resource.resource_id) == col(Lifecycle.resource_id)).where(
+        col(Lifecycle.expires_at) < now, col(Lifecycle.state) != "exempt",
+        col(Lifecycle.outcome).not_in(list(ACTED_OUTCOMES.values())),
+    )  # fmt: skip
     if resource_ids is not None:
-        stmt = stmt.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
-    return [(str(r), at) for r, at in session.connection().execute(stmt) if at is not None]
+        coming = coming.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
+        past = past.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
+    found = [(str(r), at) for r, at in session.connection().execute(coming) if at is not None]
+    found += [(str(r), at) for r, at, seen in session.connection().execute(past)
+              if at is not None and seen >= at.date()]
+    return found
 
 
 def claim(session: Session, *, row: Row, worker: str, now: datetime) -> bool:

@@ -12,6 +12,7 @@ from bot.home import build_home
 from bot.pipeline import store_batch
 from bot.records import DailyCost
 from providers.base import CostBatch
+from storage.models import Lifecycle
 
 NOW = datetime(2026, 11, 20, 9, tzinfo=UTC)
 CONFIG = Config(teams={"data": Team(budget=1000.0, currency="EUR", members=["dan@example.com"])})
@@ -49,3 +50,27 @@ def test_costs_in_two_currencies_are_shown_apart(session: Session) -> None:
 def test_a_person_without_costs_sees_their_resources_at_zero(session: Session) -> None:
     text = _text(build_home(session, config=CONFIG, email="dan@example.com", now=NOW))
     assert "_none yet_" in text and "*Team data*: 0.00 EUR month to date of 1,000.00 EUR" in text
+
+
+def test_ttls_past_their_expiry_show_while_the_resource_is_still_there(session: Session) -> None:
+    days = [NOW.date() - timedelta(days=n) for n in range(1, 8)]
+    names = ("running", "destroyed", "gone", "exempt", "soon", "later")
+    rows = [_row(d, name, 1.0, "USD") for d in days for name in names
+            if not (name == "gone" and d > NOW.date() - timedelta(days=5))]
+    store_batch(session, CostBatch(source="test", rows=rows), config=CONFIG, now=NOW)
+    expired = NOW - timedelta(days=3)
+    for name, expires_at, state, outcome in (
+            ("running", expired, "done", "dry run: would destroy"),  # closed, still costing
+            ("destroyed", expired, "done", "destroyed"),
+            ("gone", expired, "done", "notified"),  # last seen before it expired
+            ("exempt", expired, "exempt", ""),
+            ("soon", NOW + timedelta(hours=30), "active", ""),
+            ("later", NOW + timedelta(days=5), "active", "")):
+        session.add(Lifecycle(resource_id=name, expires_at=expires_at, state=state,
+                              outcome=outcome, updated_at=NOW))
+    session.commit()
+    text = _text(build_home(session, config=CONFIG, email="dan@example.com", now=NOW))
+    assert "*TTLs expiring soon*\\n• `soon` at Sat Nov 21 15:00 UTC" in text
+    assert "*Past their TTL, still running*\\n• `running`, expired Tue Nov 17 09:00 UTC\"" in text
+    for name in ("destroyed", "gone", "exempt", "later"):
+        assert f"`{name}`" not in text.split("*TTLs expiring soon*")[1]

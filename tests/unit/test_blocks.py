@@ -28,8 +28,9 @@ def _digest() -> blocks_notify.Digest:
         current={"service": {"BigQuery": 900.0, "GKE": 300.0}, "resource": {"events": 900.0}},
         before={"service": {"BigQuery": 400.0, "GKE": 310.0}, "resource": {"events": 400.0}},
         budget=3000.0, anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
-        unowned=["etl", "events"], expiring=[("carol-experiment", datetime(2026, 11, 29, 23, 59,
-                                                                           tzinfo=UTC))],
+        unowned=["etl", "events"],
+        expiring=[("carol-experiment", datetime(2026, 11, 29, 23, 59, tzinfo=UTC)),
+                  ("perf-test-bob", datetime(2026, 11, 25, 23, 59, tzinfo=UTC))],
         saved_mtd=42.5,
     )
     return build(inputs, now=NOW)
@@ -79,7 +80,8 @@ def test_home_view_snapshot_and_limits() -> None:
         resource_count=3, team="data", team_mtd={"USD": 3826.41, "EUR": 35.5},
         team_budget=4500.0,
         anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
-        expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))]))
+        expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))],
+        expired=[("old-restore", datetime(2026, 11, 24, 23, 59, tzinfo=UTC))]))
     assert view_errors(view, kind="home") == []
     check_snapshot("home", view)
 
