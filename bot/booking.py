@@ -198,7 +198,9 @@ def actual_cost(daily: Mapping[str, Mapping[date, float]], rate: Mapping[str, fl
         hi = min(end, datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
         share = max(0.0, (hi - lo).total_seconds() / 86400)
         known = any(day in days for days in daily.values())
-        estimated += not known and share > 0  # a booking given back at once held no day
+        # a day counts as estimated from a minute held: a booking given back within seconds
+        # holds next to nothing, and "Held 0m, cost $0.00 (1 day estimated…)" said otherwise
+        estimated += not known and hi - lo >= timedelta(minutes=1)
         for cur in totals:
             per_day = daily.get(cur, {}).get(day, 0.0) if known else rate.get(cur, 0.0)
             totals[cur] += per_day * share

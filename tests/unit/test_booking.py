@@ -122,6 +122,9 @@ def test_expected_and_actual_cost() -> None:
     # released the moment it was booked: nothing held, so nothing estimated either
     at = datetime(2026, 11, 27, 6, tzinfo=UTC)
     assert booking.actual_cost(daily, rate, at, at) == ({"USD": 0.0, "EUR": 0.0}, 0)
+    # nor a few seconds of it (shown as "Held 0m"); a minute of a day without data is estimated
+    assert booking.actual_cost(daily, rate, at, at + timedelta(seconds=20))[1] == 0
+    assert booking.actual_cost(daily, rate, at, at + timedelta(minutes=1))[1] == 1
 
 
 @pytest.mark.parametrize(("configured", "status", "category", "releases"), [
