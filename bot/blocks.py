@@ -91,8 +91,10 @@ def costs_message(report: CostReport) -> Message:
         _header(f"Costs: {report.scope}"),
         _section(f"{report.period.label()} ({report.period.days} days)\n{totals}"),
         _section(f"*Top services*\n{_lines(report.services, TOP_LINES)}"),
-        _section(f"*Top resources*\n{_lines(report.resources, TOP_LINES)}"),
     ]
+    if not (len(report.resources) == 1 and report.scope == f"resource {report.resources[0].name}"):
+        # one resource's costs need no list of one resource
+        blocks.append(_section(f"*Top resources*\n{_lines(report.resources, TOP_LINES)}"))
     first = next(iter(sorted(report.totals.items())))
     text = f"Costs for {report.scope}, {report.period.label()}: {money(first[1].current, first[0])}"
     return text, blocks

@@ -102,7 +102,13 @@ def _costs(words: list[str]) -> Command:
         return Command("costs", scope="me", period=period or "7d")
     if len(words) == 2 and words[0] in ("team", "resource", "account"):
         return Command("costs", scope=words[0], target=words[1], period=period or "7d")
+    if period is None and words and _PERIOD_LIKE.fullmatch(words[-1]):
+        raise CommandError(f"`{words[-1]}` is not a period I know: use 7d, 30d or mtd "
+                           "(month to date)")
     raise CommandError("usage: `costs [me | team T | resource R | account A] [7d|30d|mtd]`")
+
+
+_PERIOD_LIKE = re.compile(r"\d+[a-z]{1,6}|[a-z]td", re.IGNORECASE)  # 90d, 2weeks, ytd
 
 
 def _resources(words: list[str]) -> Command:

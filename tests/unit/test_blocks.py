@@ -55,6 +55,10 @@ CASES: dict[str, Any] = {
         {"USD": Change(1285.81, 924.5), "EUR": Change(10.0, 0.0)},
         [Line("BigQuery", "USD", 700.0), Line("GKE", "USD", 500.0)],
         [Line("events", "USD", 700.0)])),
+    "costs_resource": lambda: blocks.costs_message(CostReport(
+        "resource etl", Period(date(2026, 11, 21), date(2026, 11, 27)),
+        {"USD": Change(541.65, 522.31)}, [Line("Kubernetes Engine", "USD", 541.65)],
+        [Line("etl", "USD", 541.65)])),
     "costs_empty": lambda: blocks.costs_message(CostReport(
         "me", Period(date(2026, 11, 20), date(2026, 11, 26)), {}, [], [])),
     "resources": lambda: blocks.resources_message(
