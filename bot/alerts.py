@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.admins import GroupMembers, is_admin
 from bot.blocks_notify import AlertView, anomaly_line, anomaly_message, breakdown_message
 from bot.config import Config
 from storage import anomalies, costs, resources
@@ -133,6 +134,17 @@ def open_lines_for(session: Session, scopes: set[str]) -> list[str]:
     found = anomalies.open_for(session, series=None, limit=1000)
     concerns = audiences(session, sorted({a.series for a in found}))
     return _lines(session, [a for a in found if concerns[a.series] & scopes][:LISTED])
+
+
+def open_lines_seen_by(session: Session, *, config: Config, email: str,
+                       group_members: GroupMembers | None = None) -> list[str]:
+    """The open anomalies ``email`` is shown (`/finops anomalies`, App Home): an admin's are all
+    of them, anyone else's those of their own scope, their teams' and their teams' resources."""
+    if is_admin(config, email, group_members=group_members):
+        return open_lines(session, series=None)
+    teams = {r.team for r in resources.find(session, owner=email) if r.team}
+    teams |= {name for name, t in config.teams.items() if email in t.members or t.manager == email}
+    return open_lines_for(session, {f"owner:{email}"} | {f"team:{t}" for t in teams})
 
 
 def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:

@@ -249,6 +249,7 @@ class HomeView:
     saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
     team_currency: str = "USD"  # the team's budget currency (config teams.<name>.currency)
     expired: Sequence[tuple[str, datetime]] = ()  # past their TTL, still running
+    admin: bool = False  # ``anomalies`` are every open one, as `/finops anomalies` shows admins
 
 
 def home_view(h: HomeView) -> dict[str, Any]:
@@ -266,7 +267,8 @@ def home_view(h: HomeView) -> dict[str, Any]:
         also = f" (and {', '.join(others)} in other currencies)" if others else ""
         out.append(_section(f"*Team {h.team}*: {money(mtd.get(cur, 0.0), cur)} month to date "
                             f"of {budget}{also}"))
-    out.append(_section("*My open anomalies*\n" + (_bullets(list(h.anomalies)) or "_none_")))
+    title = "*Open anomalies* (all: you are an admin)" if h.admin else "*My open anomalies*"
+    out.append(_section(f"{title}\n" + (_bullets(list(h.anomalies)) or "_none_")))
     out.append(_section("*My bookings*\n" + (_bullets(list(h.bookings)) or "_none_")))
     out.append(
         _section(

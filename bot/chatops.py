@@ -291,22 +291,11 @@ def _owner(
     )
 
 
-def _teams_of(session: Session, config: Config, email: str) -> list[str]:
-    teams = {r.team for r in resources.find(session, owner=email) if r.team}
-    teams |= {name for name, t in config.teams.items() if email in t.members or t.manager == email}
-    return sorted(teams)
-
-
 def _anomalies(session: Session, *, config: Config, caller: Caller) -> Reply:
     """Open anomalies of the caller, their teams and their teams' resources, as alerted
     (admins: all open ones)."""
-    if is_admin(config, caller.email, group_members=caller.group_members):
-        return Reply(*blocks.list_message("Open cost anomalies",
-                                          alerts.open_lines(session, series=None)))
-    mine = {f"owner:{caller.email}"} | {
-        f"team:{t}" for t in _teams_of(session, config, caller.email)}
-    return Reply(*blocks.list_message("Open cost anomalies",
-                                      alerts.open_lines_for(session, mine)))
+    return Reply(*blocks.list_message("Open cost anomalies", alerts.open_lines_seen_by(
+        session, config=config, email=caller.email, group_members=caller.group_members)))
 
 
 def _digest(session: Session, *, config: Config, caller: Caller, now: datetime) -> Reply:

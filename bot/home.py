@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.alerts import open_lines_for
+from bot.admins import is_admin
+from bot.alerts import open_lines_seen_by
 from bot.blocks_notify import HomeView, home_view
 from bot.config import Config
 from bot.costs import period_bounds
@@ -48,8 +49,8 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
     view = HomeView(email=email, resources=ranked[:10], resource_count=len(mine),
                     team=team, team_mtd=team_mtd, team_currency=team_currency,
                     team_budget=team_cfg.budget if team_cfg is not None else None,
-                    anomalies=open_lines_for(session, {f"owner:{email}"} |
-                                             ({f"team:{team}"} if team else set())),
+                    anomalies=open_lines_seen_by(session, config=config, email=email),
+                    admin=is_admin(config, email),
                     expiring=sorted(((n, at) for n, at in expiring if at >= now),
                                     key=lambda e: (e[1], e[0])),
                     expired=sorted(((n, at) for n, at in expiring if at < now),

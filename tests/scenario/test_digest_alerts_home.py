@@ -152,6 +152,15 @@ def test_app_home_is_published_once_per_event(slack: SlackClientSim,
     view = str(fake_slack.home_views["U0BOB"])
     assert "My resources" in view and "raw-events" in view and "team data on" in view
     assert "resource events on" in view  # the anomaly of a resource bob owns
+    assert "*My open anomalies*" in view and "service BigQuery on" not in view
+    # alice is an admin: her Home lists what `/finops anomalies` shows her, every open one,
+    # the service and account anomalies that were sent to her too
+    event = {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"}
+    assert slack.event(event, event_id="Ev002").status_code == 200
+    wait(lambda: "U0ALICE" in fake_slack.home_views)
+    view = str(fake_slack.home_views["U0ALICE"])
+    assert "*Open anomalies* (all: you are an admin)" in view
+    assert "service BigQuery on" in view and "team data on" in view
 
 
 def test_app_home_of_someone_without_a_readable_email_says_why_it_is_empty(
