@@ -148,6 +148,14 @@ def _next_step(v: TtlView, now: datetime, dry_run: bool) -> str:
     return f"Next: {step}, {when(v.next_at)}."
 
 
+def _then_line(v: TtlView) -> str:
+    if v.state == "exempt":
+        return "it is exempt, so nothing will be done"
+    if v.state == "done":
+        return "its workflow is over: nothing more will be done"
+    return f"then {_THEN.get(v.action, v.action).replace('*', '')}"
+
+
 def ttl_message(v: TtlView, *, now: datetime, dry_run: bool) -> Message:
     """`/finops ttl R`; ``dry_run`` when enforcement is off."""
     state = {"active": "active", "warned": "warned", "due": "expired, awaiting the grace period",
@@ -160,7 +168,7 @@ def ttl_message(v: TtlView, *, now: datetime, dry_run: bool) -> Message:
         text = f"{v.label} expires {when(v.expires_at)}"
     lines = [
         f"*{text}*",
-        f"TTL from {v.source}; then {_THEN.get(v.action, v.action).replace('*', '')}.",
+        f"TTL from {v.source}; {_then_line(v)}.",
         f"Owner {v.owner or 'unowned'} · team {v.team or 'none'} · state {state}",
     ]
     if step := _next_step(v, now, dry_run):

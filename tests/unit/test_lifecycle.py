@@ -173,6 +173,9 @@ CASES: dict[str, Any] = {
     "ttl_destroyed": lambda: blocks.acted_message(VIEW, dry_run=False),
     "ttl_show": lambda: blocks.ttl_message(VIEW, now=NOW, dry_run=False),
     "ttl_show_dry_run": lambda: blocks.ttl_message(VIEW, now=NOW, dry_run=True),
+    "ttl_show_done": lambda: blocks.ttl_message(
+        dataclasses.replace(VIEW, state="done", outcome="dry run: would destroy", next_at=None),
+        now=NOW + timedelta(days=1), dry_run=True),
     "ttl_show_overdue": lambda: blocks.ttl_message(
         dataclasses.replace(VIEW, state="active", next_at=NOW - timedelta(days=4)),
         now=NOW + timedelta(days=1), dry_run=True),
