@@ -148,6 +148,13 @@ def _next_step(v: TtlView, now: datetime, dry_run: bool) -> str:
     return f"Next: {step}, {when(v.next_at)}."
 
 
+def _expiry(v: TtlView, now: datetime) -> str:
+    """"expires Sat Nov 28 06:00 UTC", or "expired …" once that has passed."""
+    if v.expires_at is None:
+        return "has no TTL"
+    return f"{'expired' if v.expires_at <= now else 'expires'} {when(v.expires_at)}"
+
+
 def _then_line(v: TtlView) -> str:
     if v.state == "exempt":
         return "it is exempt, so nothing will be done"
@@ -160,12 +167,7 @@ def ttl_message(v: TtlView, *, now: datetime, dry_run: bool) -> Message:
     """`/finops ttl R`; ``dry_run`` when enforcement is off."""
     state = {"active": "active", "warned": "warned", "due": "expired, awaiting the grace period",
              "done": f"done ({v.outcome})", "exempt": "exempt"}.get(v.state, v.state)
-    if v.expires_at is None:
-        text = f"{v.label} has no TTL"
-    elif v.expires_at <= now:
-        text = f"{v.label} expired {when(v.expires_at)}"
-    else:
-        text = f"{v.label} expires {when(v.expires_at)}"
+    text = f"{v.label} {_expiry(v, now)}"
     lines = [
         f"*{text}*",
         f"TTL from {v.source}; {_then_line(v)}.",
@@ -216,9 +218,9 @@ def failure_message(v: TtlView, *, error: str, attempts: int, retry_at: datetime
     return text, [section(f":x: {text}")]
 
 
-def unreachable_message(v: TtlView) -> Message:
-    text = (f"{v.label} expires {when(v.expires_at)} but has no owner or team manager to warn; "
-            "nothing will be done to it until someone is.")
+def unreachable_message(v: TtlView, *, now: datetime) -> Message:
+    text = (f"{v.label} {_expiry(v, now)} but has no owner or team manager to warn; nothing "
+            f"will be done to it until it has one: `owner {v.name or v.resource_id} @user`.")
     return text, [section(f":grey_question: {text}")]
 
 

@@ -197,7 +197,7 @@ def _warn(services: Services, row: lifecycle.Row, now: datetime) -> str:
         view = view_of(session, row, config=services.config, now=now)
         user_id, why = warn_target(session, services, view, now)
     if user_id is None:
-        to_admins(services, blocks.unreachable_message(view),
+        to_admins(services, blocks.unreachable_message(view, now=now),
                    scope=f"unreachable:{row.resource_id}", period=now.date().isoformat())
         with session_scope(services.engine) as session:
             lifecycle.finish(session, resource_id=row.resource_id, worker=services.worker,

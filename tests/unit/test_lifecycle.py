@@ -182,6 +182,9 @@ CASES: dict[str, Any] = {
     "ttl_exemption_request": lambda: blocks.exemption_request_message(
         VIEW, exemption_id=7, requester="bob@example.com", reason="load test until Friday"),
     "ttl_cap": lambda: blocks.cap_message(acted=10, remaining=32, cap=10),
+    "ttl_unreachable": lambda: blocks.unreachable_message(
+        dataclasses.replace(VIEW, owner=None, name="old-snapshot-restore"),
+        now=NOW + timedelta(days=1)),
     "ttl_failed": lambda: blocks.failure_message(VIEW, error="RequestLimitExceeded",
                                                  attempts=2, retry_at=NOW),
 }
