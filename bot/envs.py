@@ -93,6 +93,31 @@ def current(session: Session, env: str, *, now: datetime,
     return held_of(found, until=row.until)
 
 
+def bookings_of(session: Session, config: Config, email: str, *,
+                now: datetime) -> tuple[list[str], list[str]]:
+    """App Home's "My bookings": a line per environment ``email`` holds, and per one they wait
+    for."""
+    held: list[str] = []
+    waiting: list[str] = []
+    for env in config.environments:
+        current_ = current(session, env.name, now=now)
+        if current_ is not None and current_.holder.lower() == email.lower():
+            ticket = f" · {current_.ticket}" if current_.ticket else ""
+            held.append(f"`{env.name}` until {blocks_envs.when(current_.until)} "
+                        f"({booking.span_text(current_.until - now)} left){ticket}")
+            continue
+        line = [q.email.lower() for q in bookings.queue(session, env=env.name)]
+        if email.lower() in line:
+            place = line.index(email.lower()) + 1
+            waiting.append(f"waiting for `{env.name}`: {_ordinal(place)} in line")
+    return held, waiting
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def held_of(found: Booking, *, until: datetime | None = None) -> Held:
     return Held(booking_id=found.id, env=found.env, holder=found.holder,
                 started_at=found.started_at, until=until or found.until, ticket=found.ticket,

@@ -442,6 +442,24 @@ def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
     assert booked.text.startswith("You have staging-2"), booked.text
 
 
+def test_app_home_lists_what_i_hold_and_what_i_wait_for(
+        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+    fake_jira.add_issue("OPS-50")
+    _ask(slack, fake_slack, "book staging-1 2d OPS-50", "U0BOB")
+    _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
+    for n, user in enumerate(("U0BOB", "U0CAROL")):
+        event = {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}",
+                 "tab": "home"}
+        assert slack.event(event, event_id=f"EvHome{n}").status_code == 200
+    wait(lambda: {"U0BOB", "U0CAROL"} <= set(fake_slack.home_views))
+    bob = _dump(fake_slack.home_views["U0BOB"])
+    assert "*My bookings*\\n• `staging-1` until " in bob and "(2d left) · OPS-50" in bob
+    assert "`release E` gives one back" in bob
+    carol = _dump(fake_slack.home_views["U0CAROL"])
+    assert "*My bookings*\\n• waiting for `staging-1`: 1st in line" in carol
+    assert "`release E` gives one back" not in carol
+
+
 def test_a_comment_jira_did_not_take_is_posted_late_in_order_once(
         slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
         services: Services, clock: Clock) -> None:
