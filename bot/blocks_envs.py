@@ -90,6 +90,14 @@ def buttons(view: EnvView, *, for_holder: bool = False) -> Block:
     return {"type": "actions", "elements": elements}
 
 
+def held_line(view: EnvView, *, now: datetime) -> str:
+    """One held environment in its holder's App Home."""
+    assert view.held is not None
+    ticket = f" · {view.held.ticket}" if view.held.ticket else ""
+    return (f"`{view.name}` until {when(view.held.until)} "
+            f"({span_text(view.held.until - now)} left){ticket}")
+
+
 def status_line(view: EnvView) -> str:
     if view.held is None:
         return "free"

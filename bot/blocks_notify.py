@@ -245,7 +245,8 @@ class HomeView:
     team_budget: float | None
     anomalies: Sequence[str]
     expiring: Sequence[tuple[str, datetime]]
-    bookings: Sequence[str] = ()  # environments held, one line each
+    # environments held: a line and its buttons each (``blocks_envs.held_line``, ``buttons``)
+    bookings: Sequence[tuple[str, Block]] = ()
     waiting: Sequence[str] = ()  # environments waited for ("waiting for `qa`: 1st in line")
     saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
     team_currency: str = "USD"  # the team's budget currency (config teams.<name>.currency)
@@ -270,10 +271,14 @@ def home_view(h: HomeView) -> dict[str, Any]:
                             f"of {budget}{also}"))
     title = "*Open anomalies* (all: you are an admin)" if h.admin else "*My open anomalies*"
     out.append(_section(f"{title}\n" + (_bullets(list(h.anomalies)) or "_none_")))
-    out.append(_section("*My bookings*\n"
-                        + (_bullets([*h.bookings, *h.waiting], limit=10) or "_none_")))
-    if h.bookings:
-        out.append(_context("`release E` gives one back, `extend E 1d` keeps it a day longer"))
+    if not h.bookings:
+        out.append(_section("*My bookings*\n" + (_bullets(list(h.waiting)) or "_none_")))
+    else:  # each held environment with its Release and Extend buttons
+        out.append(_section("*My bookings*"))
+        for line, buttons in h.bookings[:10]:
+            out += [_section(line), buttons]
+        if h.waiting:
+            out.append(_section(_bullets(list(h.waiting))))
     out.append(
         _section(
             "*TTLs expiring soon*\n"

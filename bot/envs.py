@@ -94,17 +94,15 @@ def current(session: Session, env: str, *, now: datetime,
 
 
 def bookings_of(session: Session, config: Config, email: str, *,
-                now: datetime) -> tuple[list[str], list[str]]:
-    """App Home's "My bookings": a line per environment ``email`` holds, and per one they wait
+                now: datetime) -> tuple[list[EnvView], list[str]]:
+    """App Home's "My bookings": the environments ``email`` holds, and a line per one they wait
     for."""
-    held: list[str] = []
+    held: list[EnvView] = []
     waiting: list[str] = []
     for env in config.environments:
         current_ = current(session, env.name, now=now)
         if current_ is not None and current_.holder.lower() == email.lower():
-            ticket = f" · {current_.ticket}" if current_.ticket else ""
-            held.append(f"`{env.name}` until {blocks_envs.when(current_.until)} "
-                        f"({booking.span_text(current_.until - now)} left){ticket}")
+            held.append(view(session, config, env, now=now, held=current_, with_costs=False))
             continue
         line = [q.email.lower() for q in bookings.queue(session, env=env.name)]
         if email.lower() in line:

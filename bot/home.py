@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import envs
+from bot import blocks_envs, envs
 from bot.admins import is_admin
 from bot.alerts import open_lines_seen_by
 from bot.blocks_notify import HomeView, home_view
@@ -53,7 +53,9 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
                     team_budget=team_cfg.budget if team_cfg is not None else None,
                     anomalies=open_lines_seen_by(session, config=config, email=email),
                     admin=is_admin(config, email),
-                    bookings=held, waiting=waiting,
+                    bookings=[(blocks_envs.held_line(v, now=now),
+                               blocks_envs.buttons(v, for_holder=True)) for v in held],
+                    waiting=waiting,
                     expiring=sorted(((n, at) for n, at in expiring if at >= now),
                                     key=lambda e: (e[1], e[0])),
                     expired=sorted(((n, at) for n, at in expiring if at < now),

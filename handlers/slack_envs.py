@@ -22,6 +22,7 @@ from bot.commands import parse
 from bot.envs_effects import run_effects
 from bot.errors import CommandError
 from bot.services import Services
+from handlers import slack_home
 from handlers.slack_commands import caller_email, modal_input, modal_metadata, reported_after_ack
 from storage.db import session_scope
 
@@ -73,10 +74,16 @@ def register(app: App, services: Services) -> None:
         run_effects(services)
 
     def act(body: dict[str, Any], client: WebClient, respond: Respond, do: Any) -> None:
-        """Run one button's operation and answer only the person who pressed it."""
+        """Run one button's operation and answer only the person who pressed it: in the
+        conversation, or, for a button in App Home (no ``response_url``: there is no message to
+        answer), by DM, and the Home is drawn again."""
         user_id = str(body["user"]["id"])
+        in_home = respond.response_url is None
         email = caller_email(services, client, user_id)
         if email is None:
+            if in_home:
+                services.chat.dm(user_id, "I could not find your email in Slack.", [])
+                return
             respond(text="I could not find your email in Slack.", response_type="ephemeral",
                     replace_original=False)
             return
@@ -90,6 +97,13 @@ def register(app: App, services: Services) -> None:
         except CommandError as exc:
             message = blocks_envs.notice_message(str(exc))
         text, blocks = message
+        if in_home:
+            try:
+                services.chat.dm(user_id, text, blocks)
+                slack_home.publish(services, client, user_id)
+            finally:
+                run_effects(services)
+            return
         ephemeral_card = bool((body.get("container") or {}).get("is_ephemeral"))
         respond(text=text, blocks=blocks, response_type="ephemeral",
                 replace_original=ephemeral_card)
@@ -97,14 +111,16 @@ def register(app: App, services: Services) -> None:
 
     @app.action(blocks_envs.RELEASE)
     @reported_after_ack
-    def on_release(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def on_release(ack: Ack, body: dict[str, Any], client: WebClient,
+                   respond: Respond) -> None:
         ack()
         act(body, client, respond, lambda s, env, who: envs.release(
             s, config=services.config, env=env, actor=who, now=services.now()).message)
 
     @app.action(blocks_envs.NOTIFY)
     @reported_after_ack
-    def on_notify(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def on_notify(ack: Ack, body: dict[str, Any], client: WebClient,
+                  respond: Respond) -> None:
         ack()
         act(body, client, respond, lambda s, env, who: envs.join_queue(
             s, config=services.config, env=env, actor=who, now=services.now()).message)

@@ -14,6 +14,17 @@ from handlers.slack_commands import caller_email
 from storage.db import session_scope
 
 
+def publish(services: Services, client: WebClient, user_id: str) -> None:
+    """Draw the person's App Home as it stands now."""
+    email = caller_email(services, client, user_id)
+    if email is None:
+        services.chat.publish_home(user_id, home_without_email())
+        return
+    with session_scope(services.engine) as session:
+        view = build_home(session, config=services.config, email=email, now=services.now())
+    services.chat.publish_home(user_id, view)
+
+
 def register(app: App, services: Services) -> None:
     """Register the App Home listener."""
 
@@ -21,11 +32,4 @@ def register(app: App, services: Services) -> None:
     def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        user_id = str(event["user"])
-        email = caller_email(services, client, user_id)
-        if email is None:
-            services.chat.publish_home(user_id, home_without_email())
-            return
-        with session_scope(services.engine) as session:
-            view = build_home(session, config=services.config, email=email, now=services.now())
-        services.chat.publish_home(user_id, view)
+        publish(services, client, str(event["user"]))

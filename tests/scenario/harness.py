@@ -88,6 +88,20 @@ class SlackClientSim:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, signed_headers(body))
 
+    def home_action(self, action_id: str, value: str, *, user_id: str) -> httpx.Response:
+        """A button pressed in App Home: Slack sends the view it is in, and no channel and no
+        ``response_url`` (there is no message to answer)."""
+        payload = {
+            "type": "block_actions", "team": {"id": self.team_id}, "api_app_id": "A0FINOPS",
+            "user": {"id": user_id, "team_id": self.team_id}, "trigger_id": "1337.42.home",
+            "container": {"type": "view", "view_id": f"VHOME{user_id}"},
+            "view": {"id": f"VHOME{user_id}", "type": "home", "blocks": [], "hash": "h1"},
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b",
+                         "value": value, "action_ts": "1.3"}],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, signed_headers(body))
+
     def event(self, event: dict[str, Any], *, event_id: str,
               retry: int | None = None) -> httpx.Response:
         body = json.dumps({

@@ -442,22 +442,44 @@ def test_a_ticket_is_checked_in_jira_before_a_booking_links_it(
     assert booked.text.startswith("You have staging-2"), booked.text
 
 
-def test_app_home_lists_what_i_hold_and_what_i_wait_for(
-        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira) -> None:
+def test_app_home_lists_what_i_hold_and_what_i_wait_for_with_buttons_that_work_there(
+        slack: SlackClientSim, fake_slack: FakeSlack, fake_jira: FakeJira,
+        services: Services) -> None:
     fake_jira.add_issue("OPS-50")
     _ask(slack, fake_slack, "book staging-1 2d OPS-50", "U0BOB")
-    _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
-    for n, user in enumerate(("U0BOB", "U0CAROL")):
+
+    def home(user: str) -> str:
+        before = len(fake_slack.calls("views.publish"))
         event = {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}",
                  "tab": "home"}
-        assert slack.event(event, event_id=f"EvHome{n}").status_code == 200
-    wait(lambda: {"U0BOB", "U0CAROL"} <= set(fake_slack.home_views))
-    bob = _dump(fake_slack.home_views["U0BOB"])
-    assert "*My bookings*\\n• `staging-1` until " in bob and "(2d left) · OPS-50" in bob
-    assert "`release E` gives one back" in bob
-    carol = _dump(fake_slack.home_views["U0CAROL"])
+        assert slack.event(event, event_id=f"EvHome{before}").status_code == 200
+        wait(lambda: len(fake_slack.calls("views.publish")) > before)
+        return _dump(fake_slack.home_views[user])
+
+    bob = home("U0BOB")
+    assert "*My bookings*" in bob and "`staging-1` until " in bob and "(2d left) · OPS-50" in bob
+    assert '"env_release"' in bob and '"env_extend_1d"' in bob and '"env_notify"' not in bob
+
+    # the buttons beside the booking work from App Home, where there is no message to answer:
+    # the answer comes by DM and the Home is drawn again
+    publishes = len(fake_slack.calls("views.publish"))
+    assert slack.home_action("env_extend_1d", "staging-1", user_id="U0BOB").status_code == 200
+    told = wait(lambda: [m for m in fake_slack.messages("D0BOB") if "extended" in m.text])
+    assert told[0].text.startswith("staging-1 extended"), told[0].text
+    wait(lambda: len(fake_slack.calls("views.publish")) == publishes + 1)
+    assert "(3d left) · OPS-50" in _dump(fake_slack.home_views["U0BOB"])
+
+    _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
+    carol = home("U0CAROL")
     assert "*My bookings*\\n• waiting for `staging-1`: 1st in line" in carol
-    assert "`release E` gives one back" not in carol
+    assert '"env_release"' not in carol and '"env_notify"' not in carol
+
+    publishes = len(fake_slack.calls("views.publish"))
+    assert slack.home_action("env_release", "staging-1", user_id="U0BOB").status_code == 200
+    wait(lambda: len(fake_slack.calls("views.publish")) == publishes + 1)
+    assert "*My bookings*\\n_none_" in _dump(fake_slack.home_views["U0BOB"])
+    assert _open_bookings(services) == []
+    wait(lambda: [m for m in fake_slack.messages("D0CAROL") if "is free" in m.text])
 
 
 def test_a_comment_jira_did_not_take_is_posted_late_in_order_once(

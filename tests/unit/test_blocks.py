@@ -86,7 +86,10 @@ def test_home_view_snapshot_and_limits() -> None:
         anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
         expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))],
         expired=[("old-restore", datetime(2026, 11, 24, 23, 59, tzinfo=UTC))],
-        bookings=["`staging-1` until Mon Nov 30 10:00 UTC (2d 1h left) · OPS-12"],
+        bookings=[("`staging-1` until Mon Nov 30 10:00 UTC (2d 1h left) · OPS-12",
+                   {"type": "actions", "elements": [
+                       {"type": "button", "text": {"type": "plain_text", "text": "Release"},
+                        "action_id": "env_release", "value": "staging-1"}]})],
         waiting=["waiting for `qa`: 2nd in line"]))
     assert view_errors(view, kind="home") == []
     check_snapshot("home", view)
