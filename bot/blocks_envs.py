@@ -113,6 +113,15 @@ def envs_message(views: Sequence[EnvView], unknown: Sequence[str] = ()) -> Messa
         return text, [_section(text)] + _unknown(unknown)
     blocks: list[Block] = [{"type": "header",
                             "text": {"type": "plain_text", "text": "Shared environments"}}]
+    blocks += env_rows(views)
+    blocks += _unknown(unknown)
+    free = sum(v.held is None for v in views)
+    return f"Shared environments: {free} of {len(views)} free", blocks
+
+
+def env_rows(views: Sequence[EnvView]) -> list[Block]:
+    """Each environment's state and the buttons its viewer may use (`envs`, App Home)."""
+    blocks: list[Block] = []
     for view in views[:_MAX_LISTED]:
         waiting = f" · {len(view.queue)} waiting" if view.queue else ""
         only = f" · for {view.only_for}" if view.only_for else ""
@@ -120,9 +129,7 @@ def envs_message(views: Sequence[EnvView], unknown: Sequence[str] = ()) -> Messa
         blocks += [] if view.only_for else [buttons(view, for_holder=view.yours)]
     if len(views) > _MAX_LISTED:
         blocks.append(_context(f"Showing {_MAX_LISTED} of {len(views)}; `env E` shows one."))
-    blocks += _unknown(unknown)
-    free = sum(v.held is None for v in views)
-    return f"Shared environments: {free} of {len(views)} free", blocks
+    return blocks
 
 
 def _unknown(names: Sequence[str]) -> list[Block]:

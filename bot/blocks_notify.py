@@ -248,6 +248,7 @@ class HomeView:
     # environments held: a line and its buttons each (``blocks_envs.held_line``, ``buttons``)
     bookings: Sequence[tuple[str, Block]] = ()
     waiting: Sequence[str] = ()  # environments waited for ("waiting for `qa`: 1st in line")
+    environments: Sequence[Block] = ()  # the other shared environments, with their buttons
     saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
     team_currency: str = "USD"  # the team's budget currency (config teams.<name>.currency)
     expired: Sequence[tuple[str, datetime]] = ()  # past their TTL, still running
@@ -279,6 +280,9 @@ def home_view(h: HomeView) -> dict[str, Any]:
             out += [_section(line), buttons]
         if h.waiting:
             out.append(_section(_bullets(list(h.waiting))))
+    if h.environments:
+        out.append(_section("*Shared environments*"))
+        out += h.environments
     out.append(
         _section(
             "*TTLs expiring soon*\n"

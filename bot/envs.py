@@ -93,22 +93,30 @@ def current(session: Session, env: str, *, now: datetime,
     return held_of(found, until=row.until)
 
 
-def bookings_of(session: Session, config: Config, email: str, *,
-                now: datetime) -> tuple[list[EnvView], list[str]]:
-    """App Home's "My bookings": the environments ``email`` holds, and a line per one they wait
-    for."""
-    held: list[EnvView] = []
-    waiting: list[str] = []
+@dataclass(frozen=True, slots=True)
+class HomeEnvs:
+    """Shared environments in one person's App Home."""
+
+    held: list[EnvView]  # theirs
+    waiting: list[str]  # a line per one they wait for ("waiting for `qa`: 1st in line")
+    others: list[EnvView]  # the rest, as they see them (no buttons where they may not book)
+
+
+def home_envs(session: Session, config: Config, email: str, *, now: datetime) -> HomeEnvs:
+    """The environments ``email`` holds, waits for, and the others."""
+    out = HomeEnvs([], [], [])
+    actor = Actor(email=email)
     for env in config.environments:
-        current_ = current(session, env.name, now=now)
-        if current_ is not None and current_.holder.lower() == email.lower():
-            held.append(view(session, config, env, now=now, held=current_, with_costs=False))
+        shown = view(session, config, env, now=now, with_costs=False)
+        if shown.held is not None and shown.held.holder.lower() == email.lower():
+            out.held.append(shown)
             continue
         line = [q.email.lower() for q in bookings.queue(session, env=env.name)]
         if email.lower() in line:
             place = line.index(email.lower()) + 1
-            waiting.append(f"waiting for `{env.name}`: {_ordinal(place)} in line")
-    return held, waiting
+            out.waiting.append(f"waiting for `{env.name}`: {_ordinal(place)} in line")
+        out.others.append(_for(actor, config, env, shown))
+    return out
 
 
 def _ordinal(n: int) -> str:

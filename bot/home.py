@@ -47,15 +47,15 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
         session, now=now, end=now + timedelta(hours=72), resource_ids=list(names))]
     month_start = datetime.combine(month.start, time(0), tzinfo=UTC)
     saved = savings.saved_between(session, start=month_start, end=now).get(f"owner:{email}", 0.0)
-    held, waiting = envs.bookings_of(session, config, email, now=now)
+    shared = envs.home_envs(session, config, email, now=now)
     view = HomeView(email=email, resources=ranked[:10], resource_count=len(mine),
                     team=team, team_mtd=team_mtd, team_currency=team_currency,
                     team_budget=team_cfg.budget if team_cfg is not None else None,
                     anomalies=open_lines_seen_by(session, config=config, email=email),
                     admin=is_admin(config, email),
                     bookings=[(blocks_envs.held_line(v, now=now),
-                               blocks_envs.buttons(v, for_holder=True)) for v in held],
-                    waiting=waiting,
+                               blocks_envs.buttons(v, for_holder=True)) for v in shared.held],
+                    waiting=shared.waiting, environments=blocks_envs.env_rows(shared.others),
                     expiring=sorted(((n, at) for n, at in expiring if at >= now),
                                     key=lambda e: (e[1], e[0])),
                     expired=sorted(((n, at) for n, at in expiring if at < now),

@@ -459,6 +459,22 @@ def test_app_home_lists_what_i_hold_and_what_i_wait_for_with_buttons_that_work_t
     bob = home("U0BOB")
     assert "*My bookings*" in bob and "`staging-1` until " in bob and "(2d left) · OPS-50" in bob
     assert '"env_release"' in bob and '"env_extend_1d"' in bob and '"env_notify"' not in bob
+    # the other environments, with the buttons bob may use: qa is for platform and web only
+    others = _dump(fake_slack.home_views["U0BOB"]["blocks"]).split("*Shared environments*")[1]
+    assert "*staging-2* — free" in others and '"env_book"' in others
+    assert "*qa* — free · for platform, web" in others and others.count('"env_book"') == 1
+    assert "*staging-1*" not in others  # his, with its buttons, under My bookings
+
+    # Book in App Home: the modal opens, and its answer comes by DM (no channel to answer in)
+    opened = len(fake_slack.calls("views.open"))
+    assert slack.home_action("env_book", "staging-2", user_id="U0BOB").status_code == 200
+    modal = wait(lambda: fake_slack.calls("views.open")[opened:])[0].args["view"]
+    assert _submit(slack, "staging-2", "U0BOB", {"duration": "1d"},
+                   metadata=modal["private_metadata"]).status_code == 200
+    wait(lambda: [m for m in fake_slack.messages("D0BOB")
+                  if m.text.startswith("You have staging-2")])
+    assert sorted(b.env for b in _open_bookings(services)) == ["staging-1", "staging-2"]
+    _ask(slack, fake_slack, "release staging-2", "U0BOB")
 
     # the buttons beside the booking work from App Home, where there is no message to answer:
     # the answer comes by DM and the Home is drawn again
@@ -472,7 +488,9 @@ def test_app_home_lists_what_i_hold_and_what_i_wait_for_with_buttons_that_work_t
     _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
     carol = home("U0CAROL")
     assert "*My bookings*\\n• waiting for `staging-1`: 1st in line" in carol
-    assert '"env_release"' not in carol and '"env_notify"' not in carol
+    mine, others = carol.split("*Shared environments*")
+    assert '"env_release"' not in mine  # she holds nothing
+    assert "*staging-1* — booked by " in others and "1 waiting" in others
 
     publishes = len(fake_slack.calls("views.publish"))
     assert slack.home_action("env_release", "staging-1", user_id="U0BOB").status_code == 200

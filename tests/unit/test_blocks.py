@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot import blocks, blocks_notify
+from bot import blocks, blocks_envs, blocks_notify
 from bot.costs import Change, CostReport, Line, Period
 from bot.digest import DigestInputs, build
 from tests.fakes.slack_blocks import message_errors, view_errors
@@ -90,7 +90,9 @@ def test_home_view_snapshot_and_limits() -> None:
                    {"type": "actions", "elements": [
                        {"type": "button", "text": {"type": "plain_text", "text": "Release"},
                         "action_id": "env_release", "value": "staging-1"}]})],
-        waiting=["waiting for `qa`: 2nd in line"]))
+        waiting=["waiting for `qa`: 2nd in line"],
+        environments=blocks_envs.env_rows([blocks_envs.EnvView("staging-2"),
+                                           blocks_envs.EnvView("qa", only_for="platform")])))
     assert view_errors(view, kind="home") == []
     check_snapshot("home", view)
 
