@@ -44,6 +44,18 @@ def _bullets(items: Sequence[str], limit: int = 5) -> str:
     return shown + (f"\n…and {more} more" if more > 0 else "")
 
 
+def _ttl_rows(items: Sequence[tuple[str, datetime, str]], verb: str) -> list[Block]:
+    """App Home: a resource's TTL per line, with the Extend 3d button of the TTL warnings."""
+    rows: list[Block] = [
+        {**_section(f"`{name}` {verb} {at:%a %b %d %H:%M} UTC"),
+         "accessory": _button("Extend 3d", "ttl_extend_3d", resource_id)}
+        for name, at, resource_id in items[:5]
+    ]
+    if len(items) > 5:
+        rows.append(_context(f"…and {len(items) - 5} more: `ttl R` shows one"))
+    return rows
+
+
 def _expired(items: Sequence[tuple[str, datetime]]) -> str:
     return _bullets([f"`{name}`, expired {at:%a %b %d %H:%M} UTC" for name, at in items])
 
@@ -244,14 +256,14 @@ class HomeView:
     team_mtd: Mapping[str, float] | None  # month to date per currency, never summed together
     team_budget: float | None
     anomalies: Sequence[str]
-    expiring: Sequence[tuple[str, datetime]]
+    expiring: Sequence[tuple[str, datetime, str]]  # (name, expiry, resource id)
     # environments held: a line and its buttons each (``blocks_envs.held_line``, ``buttons``)
     bookings: Sequence[tuple[str, Block]] = ()
     waiting: Sequence[str] = ()  # environments waited for ("waiting for `qa`: 1st in line")
     environments: Sequence[Block] = ()  # the other shared environments, with their buttons
     saved_mtd: float = 0.0  # what the bot's stops and destroys saved this person this month
     team_currency: str = "USD"  # the team's budget currency (config teams.<name>.currency)
-    expired: Sequence[tuple[str, datetime]] = ()  # past their TTL, still running
+    expired: Sequence[tuple[str, datetime, str]] = ()  # past their TTL, still running
     admin: bool = False  # ``anomalies`` are every open one, as `/finops anomalies` shows admins
 
 
@@ -283,14 +295,12 @@ def home_view(h: HomeView) -> dict[str, Any]:
     if h.environments:
         out.append(_section("*Shared environments*"))
         out += h.environments
-    out.append(
-        _section(
-            "*TTLs expiring soon*\n"
-            + (_bullets([f"`{n}` at {at:%a %b %d %H:%M} UTC" for n, at in h.expiring]) or "_none_")
-        )
-    )
+    if not h.expiring:
+        out.append(_section("*TTLs expiring soon*\n_none_"))
+    else:
+        out += [_section("*TTLs expiring soon*"), *_ttl_rows(h.expiring, "at")]
     if h.expired:
-        out.append(_section("*Past their TTL, still running*\n" + _expired(h.expired)))
+        out += [_section("*Past their TTL, still running*"), *_ttl_rows(h.expired, "expired")]
     if h.saved_mtd > 0:
         out.append(_context(f":moneybag: finops-bot's stops and destroys saved you "
                             f"{money(h.saved_mtd, 'USD')} this month."))  # savings are in USD

@@ -43,8 +43,9 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
                               metric=config.cost_metric, where=costs.cost_filter(team=team)):
             team_mtd[t.currency] += t.cost
     names = {r.resource_id: r.name or r.resource_id for r in mine}
-    expiring = [(names[rid], at) for rid, at in lifecycle.expiring(
-        session, now=now, end=now + timedelta(hours=72), resource_ids=list(names))]
+    expiring = sorted(((names[rid], at, rid) for rid, at in lifecycle.expiring(
+        session, now=now, end=now + timedelta(hours=72), resource_ids=list(names))),
+        key=lambda e: (e[1], e[0]))
     month_start = datetime.combine(month.start, time(0), tzinfo=UTC)
     saved = savings.saved_between(session, start=month_start, end=now).get(f"owner:{email}", 0.0)
     shared = envs.home_envs(session, config, email, now=now)
@@ -56,9 +57,7 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
                     bookings=[(blocks_envs.held_line(v, now=now),
                                blocks_envs.buttons(v, for_holder=True)) for v in shared.held],
                     waiting=shared.waiting, environments=blocks_envs.env_rows(shared.others),
-                    expiring=sorted(((n, at) for n, at in expiring if at >= now),
-                                    key=lambda e: (e[1], e[0])),
-                    expired=sorted(((n, at) for n, at in expiring if at < now),
-                                   key=lambda e: (e[1], e[0])),
+                    expiring=[e for e in expiring if e[1] >= now],
+                    expired=[e for e in expiring if e[1] < now],
                     saved_mtd=saved)
     return home_view(view)

@@ -74,18 +74,12 @@ def register(app: App, services: Services) -> None:
         run_effects(services)
 
     def act(body: dict[str, Any], client: WebClient, respond: Respond, do: Any) -> None:
-        """Run one button's operation and answer only the person who pressed it: in the
-        conversation, or, for a button in App Home (no ``response_url``: there is no message to
-        answer), by DM, and the Home is drawn again."""
+        """Run one button's operation and answer only the person who pressed it."""
         user_id = str(body["user"]["id"])
-        in_home = respond.response_url is None
         email = caller_email(services, client, user_id)
         if email is None:
-            if in_home:
-                services.chat.dm(user_id, "I could not find your email in Slack.", [])
-                return
-            respond(text="I could not find your email in Slack.", response_type="ephemeral",
-                    replace_original=False)
+            slack_home.answer_press(services, client, body, respond,
+                                    "I could not find your email in Slack.", [])
             return
         actor = envs.Actor(email=email, user_id=user_id, origin="slack",
                            group_members=admins.group_members(services))
@@ -97,17 +91,12 @@ def register(app: App, services: Services) -> None:
         except CommandError as exc:
             message = blocks_envs.notice_message(str(exc))
         text, blocks = message
-        if in_home:
-            try:
-                services.chat.dm(user_id, text, blocks)
-                slack_home.publish(services, client, user_id)
-            finally:
-                run_effects(services)
-            return
         ephemeral_card = bool((body.get("container") or {}).get("is_ephemeral"))
-        respond(text=text, blocks=blocks, response_type="ephemeral",
-                replace_original=ephemeral_card)
-        run_effects(services)
+        try:
+            slack_home.answer_press(services, client, body, respond, text, blocks,
+                                    replace=ephemeral_card)
+        finally:
+            run_effects(services)
 
     @app.action(blocks_envs.RELEASE)
     @reported_after_ack

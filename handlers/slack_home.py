@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.blocks_notify import home_without_email
@@ -23,6 +23,20 @@ def publish(services: Services, client: WebClient, user_id: str) -> None:
     with session_scope(services.engine) as session:
         view = build_home(session, config=services.config, email=email, now=services.now())
     services.chat.publish_home(user_id, view)
+
+
+def answer_press(services: Services, client: WebClient, body: dict[str, Any],
+                 respond: Respond, text: str, blocks: list[dict[str, Any]], *,
+                 replace: bool = False) -> None:
+    """Answer the person who pressed a button: beside the message it was on, or, for a button
+    in App Home (Slack gives no ``response_url``: there is no message to answer), by DM, and
+    their Home is drawn again to show what changed."""
+    if respond.response_url is None:
+        user_id = str(body["user"]["id"])
+        services.chat.dm(user_id, text, blocks)
+        publish(services, client, user_id)
+        return
+    respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
 
 
 def register(app: App, services: Services) -> None:

@@ -17,6 +17,7 @@ from bot import admins, blocks_lifecycle, lifecycle_requests, power_run
 from bot.blocks_kit import Message
 from bot.errors import CommandError, ProviderError
 from bot.services import Services
+from handlers import slack_home
 from handlers.slack_commands import (
     caller_email,
     modal_input,
@@ -39,9 +40,9 @@ def register(app: App, services: Services) -> None:
                 raise CommandError("I could not find your email on Slack.")
             text, blocks = work(who)
         except (CommandError, ProviderError) as exc:
-            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            slack_home.answer_press(services, client, body, respond, str(exc), [])
             return
-        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=replace)
+        slack_home.answer_press(services, client, body, respond, text, blocks, replace=replace)
 
     @app.action({"action_id": "ttl_extend_1d"})
     @app.action({"action_id": "ttl_extend_3d"})

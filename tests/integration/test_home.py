@@ -69,8 +69,13 @@ def test_ttls_past_their_expiry_show_while_the_resource_is_still_there(session: 
         session.add(Lifecycle(resource_id=name, expires_at=expires_at, state=state,
                               outcome=outcome, updated_at=NOW))
     session.commit()
-    text = _text(build_home(session, config=CONFIG, email="dan@example.com", now=NOW))
-    assert "*TTLs expiring soon*\\n• `soon` at Sat Nov 21 15:00 UTC" in text
-    assert "*Past their TTL, still running*\\n• `running`, expired Tue Nov 17 09:00 UTC\"" in text
-    for name in ("destroyed", "gone", "exempt", "later"):
-        assert f"`{name}`" not in text.split("*TTLs expiring soon*")[1]
+    blocks = build_home(session, config=CONFIG, email="dan@example.com", now=NOW)["blocks"]
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    start = texts.index("*TTLs expiring soon*")
+    # each with the Extend 3d button of the TTL warnings
+    assert texts[start:] == ["*TTLs expiring soon*", "`soon` at Sat Nov 21 15:00 UTC",
+                             "*Past their TTL, still running*",
+                             "`running` expired Tue Nov 17 09:00 UTC"]
+    buttons = [b["accessory"] for b in blocks if "accessory" in b]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [("ttl_extend_3d", "soon"),
+                                                             ("ttl_extend_3d", "running")]

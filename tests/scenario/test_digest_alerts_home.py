@@ -163,6 +163,25 @@ def test_app_home_is_published_once_per_event(slack: SlackClientSim,
     assert "service BigQuery on" in view and "team data on" in view
 
 
+def test_a_ttl_past_its_expiry_is_extended_from_app_home(slack: SlackClientSim,
+                                                         fake_slack: FakeSlack) -> None:
+    event = {"type": "app_home_opened", "user": "U0BOB", "channel": "D0BOB", "tab": "home"}
+    assert slack.event(event, event_id="EvTtl1").status_code == 200
+    wait(lambda: "U0BOB" in fake_slack.home_views)
+    rows = [b for b in fake_slack.home_views["U0BOB"]["blocks"]
+            if b.get("accessory", {}).get("action_id") == "ttl_extend_3d"]
+    assert [r["text"]["text"].split(" ")[:2] for r in rows] == [["`perf-test-bob`", "expired"]]
+    publishes = len(fake_slack.calls("views.publish"))
+    pressed = slack.home_action("ttl_extend_3d", rows[0]["accessory"]["value"],
+                                user_id="U0BOB")
+    assert pressed.status_code == 200
+    told = wait(lambda: [m for m in fake_slack.messages("D0BOB") if "now expires" in m.text])
+    assert "`perf-test-bob`" in told[0].text and "set by bob@example.com" in told[0].text
+    wait(lambda: len(fake_slack.calls("views.publish")) == publishes + 1)
+    view = str(fake_slack.home_views["U0BOB"])
+    assert "Past their TTL" not in view and "`perf-test-bob` at " in view
+
+
 def test_app_home_of_someone_without_a_readable_email_says_why_it_is_empty(
         slack: SlackClientSim, fake_slack: FakeSlack) -> None:
     fake_slack.add_user("guest@example.com", user_id="U0GUEST", email_shown=False)

@@ -84,8 +84,8 @@ def test_home_view_snapshot_and_limits() -> None:
         resource_count=3, team="data", team_mtd={"USD": 3826.41, "EUR": 35.5},
         team_budget=4500.0,
         anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
-        expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))],
-        expired=[("old-restore", datetime(2026, 11, 24, 23, 59, tzinfo=UTC))],
+        expiring=[("perf-test-bob", datetime(2026, 11, 28, 0, 0, tzinfo=UTC), "i-0bob")],
+        expired=[("old-restore", datetime(2026, 11, 24, 23, 59, tzinfo=UTC), "vol-0old")],
         bookings=[("`staging-1` until Mon Nov 30 10:00 UTC (2d 1h left) · OPS-12",
                    {"type": "actions", "elements": [
                        {"type": "button", "text": {"type": "plain_text", "text": "Release"},
