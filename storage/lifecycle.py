@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlmodel import Session, col
 
 from storage.claims import insert_once
@@ -23,6 +23,8 @@ LEASE = timedelta(minutes=10)
 OPEN_STATES = ("active", "warned", "due")
 # a closed workflow's outcome once its resource was acted on, by provider action
 ACTED_OUTCOMES = {"stop": "stopped", "destroy": "destroyed"}
+# not seen this long before its provider's newest day: gone (``expiring``)
+STILL_SEEN = timedelta(days=2)
 _LIFECYCLE: Table = Lifecycle.__table__  # type: ignore[attr-defined]
 PAUSED = "actions_paused"
 
@@ -175,16 +177,19 @@ def due(session: Session, *, now: datetime, limit: int = 1000) -> list[Due]:
 def expiring(session: Session, *, now: datetime, end: datetime,
              resource_ids: Sequence[str] | None = None) -> list[tuple[str, datetime]]:
     """(resource id, expiry) of the TTLs an owner should hear of: open workflows expiring in
-    [now, end], and every resource past its expiry that is still there: seen (in costs or an
-    inventory) on or after its expiry day, and neither stopped, destroyed nor exempted. A dry
-    run closes a workflow, and so does a notify-only TTL's reminder, but the resource goes on
-    costing."""
+    [now, end], and every resource past its expiry that is still there, and neither stopped,
+    destroyed nor exempted. A dry run closes a workflow, and so does a notify-only TTL's
+    reminder, but the resource goes on costing.
+
+    Still there: seen (in costs or an inventory) on or after its expiry day, and within
+    ``STILL_SEEN`` of the last day anything of its provider was seen (billing data arrives a
+    day or two late, so the newest day is not today). One deleted since is seen no more."""
     coming = select(col(Lifecycle.resource_id), col(Lifecycle.expires_at)).where(
         col(Lifecycle.expires_at) >= now, col(Lifecycle.expires_at) <= end,
         col(Lifecycle.state).in_(OPEN_STATES),
     )  # fmt: skip
     past = select(col(Lifecycle.resource_id), col(Lifecycle.expires_at),
-                  col(Resource.last_seen)).join(
+                  col(Resource.last_seen), col(Resource.provider)).join(
         Resource, col(Resource.resource_id) == col(Lifecycle.resource_id)).where(
         col(Lifecycle.expires_at) < now, col(Lifecycle.state) != "exempt",
         col(Lifecycle.outcome).not_in(list(ACTED_OUTCOMES.values())),
@@ -193,8 +198,11 @@ def expiring(session: Session, *, now: datetime, end: datetime,
         coming = coming.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
         past = past.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
     found = [(str(r), at) for r, at in session.connection().execute(coming) if at is not None]
-    found += [(str(r), at) for r, at, seen in session.connection().execute(past)
-              if at is not None and seen >= at.date()]
+    newest: dict[str, date] = {provider: day for provider, day in session.connection().execute(
+        select(col(Resource.provider), func.max(col(Resource.last_seen)))
+        .group_by(col(Resource.provider)))}
+    found += [(str(r), at) for r, at, seen, provider in session.connection().execute(past)
+              if at is not None and seen >= max(at.date(), newest[provider] - STILL_SEEN)]
     return found
 
 

@@ -54,15 +54,17 @@ def test_a_person_without_costs_sees_their_resources_at_zero(session: Session) -
 
 def test_ttls_past_their_expiry_show_while_the_resource_is_still_there(session: Session) -> None:
     days = [NOW.date() - timedelta(days=n) for n in range(1, 8)]
-    names = ("running", "destroyed", "gone", "exempt", "soon", "later")
+    names = ("running", "destroyed", "gone", "deleted", "exempt", "soon", "later")
     rows = [_row(d, name, 1.0, "USD") for d in days for name in names
-            if not (name == "gone" and d > NOW.date() - timedelta(days=5))]
+            if not (name in ("gone", "deleted") and d > NOW.date() - timedelta(days=5))]
     store_batch(session, CostBatch(source="test", rows=rows), config=CONFIG, now=NOW)
     expired = NOW - timedelta(days=3)
     for name, expires_at, state, outcome in (
             ("running", expired, "done", "dry run: would destroy"),  # closed, still costing
             ("destroyed", expired, "done", "destroyed"),
             ("gone", expired, "done", "notified"),  # last seen before it expired
+            # seen after it expired, then no more while the others were: deleted since
+            ("deleted", NOW - timedelta(days=6), "done", "dry run: would destroy"),
             ("exempt", expired, "exempt", ""),
             ("soon", NOW + timedelta(hours=30), "active", ""),
             ("later", NOW + timedelta(days=5), "active", "")):
