@@ -45,7 +45,8 @@ def _bullets(items: Sequence[str], limit: int = 5) -> str:
 
 
 def _ttl_rows(items: Sequence[tuple[str, datetime, str]], verb: str) -> list[Block]:
-    """App Home: a resource's TTL per line, with the Extend 3d button of the TTL warnings."""
+    """A resource's TTL per line (App Home, digests), with the Extend 3d button of the TTL
+    warnings."""
     rows: list[Block] = [
         {**_section(f"`{name}` {verb} {at:%a %b %d %H:%M} UTC"),
          "accessory": _button("Extend 3d", "ttl_extend_3d", resource_id)}
@@ -54,10 +55,6 @@ def _ttl_rows(items: Sequence[tuple[str, datetime, str]], verb: str) -> list[Blo
     if len(items) > 5:
         rows.append(_context(f"…and {len(items) - 5} more: `ttl R` shows one"))
     return rows
-
-
-def _expired(items: Sequence[tuple[str, datetime]]) -> str:
-    return _bullets([f"`{name}`, expired {at:%a %b %d %H:%M} UTC" for name, at in items])
 
 
 def _all_of(same_as: Sequence[tuple[str, str]]) -> str:
@@ -107,14 +104,10 @@ def digest_message(d: Digest) -> Message:
     if d.anomalies:
         out.append(_section(":rotating_light: *New anomalies*\n" + _bullets(d.anomalies)))
     if d.expiring:
-        out.append(
-            _section(
-                ":hourglass: *TTLs expiring within 72 h*\n"
-                + _bullets([f"`{name}` at {at:%a %b %d %H:%M} UTC" for name, at in d.expiring])
-            )
-        )
+        out += [_section(":hourglass: *TTLs expiring within 72 h*"), *_ttl_rows(d.expiring, "at")]
     if d.expired:
-        out.append(_section(":warning: *Past their TTL, still running*\n" + _expired(d.expired)))
+        out += [_section(":warning: *Past their TTL, still running*"),
+                *_ttl_rows(d.expired, "expired")]
     if d.unowned:
         out.append(
             _section(

@@ -47,7 +47,8 @@ class DigestInputs:
     budget: float | None = None
     anomalies: Sequence[str] = ()  # one line each, already worded
     unowned: Sequence[str] = ()
-    expiring: Sequence[tuple[str, datetime]] = ()  # also those past their TTL, still there
+    # (name, expiry, resource id): also those past their TTL, still there
+    expiring: Sequence[tuple[str, datetime, str]] = ()
     saved_mtd: float = 0.0
 
 
@@ -67,10 +68,11 @@ class Digest:
     movers: list[Mover]
     anomalies: list[str]
     unowned: list[str]
-    expiring: list[tuple[str, datetime]]
+    expiring: list[tuple[str, datetime, str]]  # (name, expiry, resource id)
     saved_mtd: float
     chart_days: list[date] = field(default_factory=list)
-    expired: list[tuple[str, datetime]] = field(default_factory=list)  # past TTL, still there
+    # past their TTL, still there
+    expired: list[tuple[str, datetime, str]] = field(default_factory=list)
 
     @property
     def over_budget(self) -> bool:
@@ -138,11 +140,11 @@ def build(inputs: DigestInputs, *, now: datetime) -> Digest:
         movers=movers(inputs.current, inputs.before),
         anomalies=list(inputs.anomalies),
         unowned=list(inputs.unowned),
-        expiring=sorted(((n, at) for n, at in inputs.expiring if now <= at <= soon),
+        expiring=sorted((e for e in inputs.expiring if now <= e[1] <= soon),
                         key=lambda item: (item[1], item[0])),
         saved_mtd=inputs.saved_mtd,
         chart_days=[yesterday - timedelta(days=i) for i in range(29, -1, -1)],
-        expired=sorted(((n, at) for n, at in inputs.expiring if at < now),
+        expired=sorted((e for e in inputs.expiring if e[1] < now),
                        key=lambda item: (item[1], item[0])),
     )
 

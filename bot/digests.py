@@ -114,13 +114,13 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime,
     unowned: dict[str, list[str]] = defaultdict(list)
     for team, name in resources.without_owner(session) if owner is None else ():
         unowned[f"team:{team}"].append(name)  # only teams' digests list them
-    expiring: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    expiring: dict[str, list[tuple[str, datetime, str]]] = defaultdict(list)
     soon = lifecycle.expiring(session, now=now, end=now + timedelta(hours=72))
     stored = {r.resource_id: r for r in resources.summaries(session, ids={r for r, _ in soon})}
     for rid, at in soon:
         if (res := stored.get(rid)) is not None:
             for scope in (f"team:{res.team}", f"owner:{res.owner}"):
-                expiring[scope].append((res.name or rid, at))
+                expiring[scope].append((res.name or rid, at, rid))
 
     fresh = [a for a in anomalies.created_since(session, since=now - timedelta(days=1))
              if a.status == "open"]

@@ -38,6 +38,10 @@ def test_digest_posts_once_per_scope_per_day_with_a_chart(services: Services,
     for channel in ("D0BOB", "#data-costs"):
         digest = next(m for m in fake_slack.messages(channel) if "month to date" in m.text)
         assert "resource events on" in json.dumps(digest.blocks), channel
+        # bob's `perf-test-bob` is past its TTL and still running: listed, with a button
+        row = next(b for b in digest.blocks if "`perf-test-bob` expired" in json.dumps(b))
+        assert row["accessory"]["action_id"] == "ttl_extend_3d", channel
+        assert row["accessory"]["value"].endswith("instance/i-0a1b2c3d4e5f60020")
     calls_before = len(fake_slack.calls())
     second = run_job(services, "digest")
     assert second == "0 digests sent, 0 skipped", (first, second)

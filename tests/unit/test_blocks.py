@@ -29,8 +29,8 @@ def _digest() -> blocks_notify.Digest:
         before={"service": {"BigQuery": 400.0, "GKE": 310.0}, "resource": {"events": 400.0}},
         budget=3000.0, anomalies=["team data on Nov 23: $250.92 vs $139.32 expected"],
         unowned=["etl", "events"],
-        expiring=[("carol-experiment", datetime(2026, 11, 29, 23, 59, tzinfo=UTC)),
-                  ("perf-test-bob", datetime(2026, 11, 25, 23, 59, tzinfo=UTC))],
+        expiring=[("carol-experiment", datetime(2026, 11, 29, 23, 59, tzinfo=UTC), "i-0carol"),
+                  ("perf-test-bob", datetime(2026, 11, 25, 23, 59, tzinfo=UTC), "i-0bob")],
         saved_mtd=42.5,
     )
     return build(inputs, now=NOW)
