@@ -30,6 +30,7 @@ from storage.models_envs import Booking, BookingEvent
 
 STEP = "booking-step"
 REMINDER = "booking-reminder"
+FREED = "booking-freed"  # the head of an environment's queue told it is free
 LATE_COMMENT = "jira-comment"  # a comment Jira did not take, posted by the ``tickets`` job
 LATE_COMMENT_DAYS = 7  # after this, a comment Jira still does not take is given up
 
@@ -255,20 +256,41 @@ class _Event:
 
 
 def tell_next_in_line(services: Services, env: Environment) -> str:
-    """If ``env`` is free, take the head of its queue and tell them."""
+    """If ``env`` is free, tell the head of its queue, and take them off it once told.
+
+    A DM that fails leaves them at the head, and raises: the next run of the ``bookings`` job
+    (every minute) tells them. The claim keeps two runs from both telling them; only a crash
+    between the DM and its record could (after the claim's lease)."""
+    now = services.now()
     with session_scope(services.engine) as session:
         row = bookings.state(session, env=env.name)
         if row is not None and row.booking_id is not None:
             return "taken again"
-        head = bookings.pop_next(session, env=env.name)
-        if head is None:
+        waiting = bookings.queue(session, env=env.name)
+        if not waiting:
             return "nobody waiting"
+        head = waiting[0]
+        # the time they joined tells this wait from a later one of the same person
+        scope, period = f"{env.name}:{head.email}", head.created_at.isoformat()
+        if not claim_delivery(session, kind=FREED, scope=scope, period=period,
+                              worker=services.worker, now=now):
+            return "being told"
         message = blocks_envs.freed_for_you_message(
-            envs.view(session, services.config, env, now=services.now(), with_costs=False))
+            envs.view(session, services.config, env, now=now, with_costs=False))
+    try:
+        outcome = _dm(services, head.email, head.user_id, message)
+    except ProviderError:
+        with session_scope(services.engine) as session:
+            release_claim(session, kind=FREED, scope=scope, period=period)
+        raise
+    with session_scope(services.engine) as session:
+        bookings.leave_queue(session, queue_id=head.id or 0)
+        mark_sent(session, kind=FREED, scope=scope, period=period, now=now,
+                  outcome=outcome[:64])
         audit.record(session, actor="finops-bot", action="booking.notify",
-                     target=f"env:{env.name}", now=services.now(), origin="scheduler",
-                     details={"told": head.email})
-    return _dm(services, head.email, head.user_id, message)
+                     target=f"env:{env.name}", now=now, origin="scheduler",
+                     details={"told": head.email, "outcome": outcome})
+    return outcome
 
 
 def _process(services: Services, row: BookingEvent) -> bool:
@@ -327,12 +349,19 @@ def run_bookings(services: Services) -> str:
     for env in config.environments:
         with session_scope(services.engine) as session:
             released += envs.release_ended(session, config=config, env=env, now=now)
+    untold: list[str] = []
     for env in config.environments:
         reminded += _remind(services, env, now=now)
-        told += tell_next_in_line(services, env) == "sent"
+        try:
+            told += tell_next_in_line(services, env) == "sent"
+        except ProviderError as exc:  # still first in line: the next run tells them
+            untold.append(f"{env.name}: {exc}")
     effects = run_effects(services)
-    return (f"{released} released, {reminded} reminders, {told} told it is free, "
+    done = (f"{released} released, {reminded} reminders, {told} told it is free, "
             f"{effects} events processed")
+    if untold:
+        raise ProviderError(f"{done}; not told it is free: {'; '.join(untold)}")
+    return done
 
 
 def run_tickets(services: Services) -> str:

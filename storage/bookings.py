@@ -155,13 +155,9 @@ def dequeue(session: Session, *, env: str, email: str) -> bool:
     return _rows(result) > 0
 
 
-def pop_next(session: Session, *, env: str) -> BookingQueue | None:
-    """Take the person at the head of the queue; a concurrent pop of the same row loses."""
-    for head in queue(session, env=env):
-        result = session.execute(delete(BookingQueue).where(col(BookingQueue.id) == head.id))
-        if _rows(result) == 1:
-            return head
-    return None
+def leave_queue(session: Session, *, queue_id: int) -> None:
+    """Take one waiting person off their queue (told it is free)."""
+    session.execute(delete(BookingQueue).where(col(BookingQueue.id) == queue_id))
 
 
 # --- event outbox -----------------------------------------------------------------------

@@ -206,6 +206,26 @@ def test_a_queued_person_blocks_extensions_and_is_told_when_free(
     assert '"env_book"' in json.dumps(told[0].blocks)
 
 
+def test_the_next_in_line_keeps_their_place_until_slack_takes_the_news(
+        slack: SlackClientSim, fake_slack: FakeSlack, services: Services) -> None:
+    _ask(slack, fake_slack, "book staging-1 1d", "U0BOB")
+    _press(slack, fake_slack, "env_notify", "staging-1", "U0CAROL")
+    # Slack fails carol's DM for longer than the client retries (3 tries)
+    fake_slack.fail("conversations.open", error="internal_error", status=500, times=3)
+    _ask(slack, fake_slack, "release staging-1", "U0BOB")
+    wait(lambda: not _pending_events(services))
+    assert not [m for m in fake_slack.messages("D0CAROL") if "is free" in m.text]
+    with Session(services.engine) as session:  # still first in line: not lost
+        assert [q.email for q in bookings.queue(session, env="staging-1")] == [
+            "carol@example.com"]
+    assert run_job(services, "bookings").startswith("0 released, 0 reminders, 1 told it is free")
+    assert len([m for m in fake_slack.messages("D0CAROL") if "is free" in m.text]) == 1
+    assert run_job(services, "bookings").startswith("0 released, 0 reminders, 0 told it is free")
+    assert len([m for m in fake_slack.messages("D0CAROL") if "is free" in m.text]) == 1
+    with Session(services.engine) as session:
+        assert bookings.queue(session, env="staging-1") == []
+
+
 def test_reminder_and_automatic_release_happen_on_time(slack: SlackClientSim,
                                                        fake_slack: FakeSlack,
                                                        services: Services,
