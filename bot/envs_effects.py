@@ -349,18 +349,21 @@ def run_bookings(services: Services) -> str:
     for env in config.environments:
         with session_scope(services.engine) as session:
             released += envs.release_ended(session, config=config, env=env, now=now)
-    untold: list[str] = []
+    failed: list[str] = []  # each is tried again by a later run
     for env in config.environments:
-        reminded += _remind(services, env, now=now)
+        try:
+            reminded += _remind(services, env, now=now)
+        except ProviderError as exc:
+            failed.append(f"reminder for {env.name}: {exc}")
         try:
             told += tell_next_in_line(services, env) == "sent"
         except ProviderError as exc:  # still first in line: the next run tells them
-            untold.append(f"{env.name}: {exc}")
+            failed.append(f"telling the next in line for {env.name}: {exc}")
     effects = run_effects(services)
     done = (f"{released} released, {reminded} reminders, {told} told it is free, "
             f"{effects} events processed")
-    if untold:
-        raise ProviderError(f"{done}; not told it is free: {'; '.join(untold)}")
+    if failed:
+        raise ProviderError(f"{done}; not sent: {'; '.join(failed)}")
     return done
 
 
@@ -479,11 +482,9 @@ def _remind(services: Services, env: Environment, *, now: datetime) -> bool:
         message = blocks_envs.reminder_message(
             envs.view(session, services.config, env, now=now, held=held, with_costs=False),
             now=now)
-    outcome = "sent"
-    try:
-        outcome = _dm(services, held.holder, held.holder_user_id, message)
-    except ProviderError as exc:
-        outcome = f"failed: {exc}"
+    # a DM that fails raises and leaves the claim unsent: a run after its lease (ten minutes)
+    # tries again, while the reminder is still due
+    outcome = _dm(services, held.holder, held.holder_user_id, message)
     with session_scope(services.engine) as session:
         mark_sent(session, kind=REMINDER, scope=held.booking_id, period=held.until.isoformat(),
                   now=now, outcome=outcome[:64])

@@ -263,6 +263,27 @@ def test_reminder_and_automatic_release_happen_on_time(slack: SlackClientSim,
     assert run_job(services, "bookings").startswith("0 released")
 
 
+def test_a_reminder_slack_did_not_take_is_sent_by_a_later_run_once(
+        slack: SlackClientSim, fake_slack: FakeSlack, services: Services,
+        clock: Clock) -> None:
+    _ask(slack, fake_slack, "book staging-2 3h", "U0BOB")
+    clock.now += timedelta(hours=2, minutes=1)  # within the hour before the end
+
+    def reminders() -> list[str]:
+        return [m.text for m in fake_slack.messages("D0BOB") if "ends in" in m.text]
+
+    fake_slack.fail("conversations.open", error="internal_error", status=500, times=3)
+    with pytest.raises(ProviderError, match="not sent: reminder for staging-2: .*internal_error"):
+        run_job(services, "bookings")
+    assert reminders() == []
+    run_job(services, "bookings")  # within the claim's lease: left to the run that failed
+    assert reminders() == []
+    clock.now += timedelta(minutes=11)
+    run_job(services, "bookings")
+    run_job(services, "bookings")
+    assert reminders() == ["staging-2 ends in 48m"]
+
+
 def _submit(slack: SlackClientSim, env: str, user: str, values: dict[str, Any], *,
             metadata: str | None = None, state: Any = None) -> httpx.Response:
     state = state if state is not None else {
