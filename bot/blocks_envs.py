@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.blocks_kit import button
 from bot.booking import Held, span_text
 from bot.costs import money
 from bot.durations import parse_span
@@ -66,27 +67,19 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:_LIMIT]}]}
 
 
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": {"type": "plain_text", "text": label},
-                     "action_id": action_id, "value": value}
-    if style:
-        button["style"] = style
-    return button
-
-
 def buttons(view: EnvView, *, for_holder: bool = False) -> Block:
     """Book when free; Release, Extend and (unless only the holder sees it) Notify me when
     held."""
     if view.held is None:
-        elements = [_button("Book", BOOK, view.name, "primary")]
+        elements = [button("Book", BOOK, view.name, style="primary")]
     else:
-        elements = [_button("Release", RELEASE, view.name, "danger")]
+        elements = [button("Release", RELEASE, view.name, style="danger")]
         # only the extensions that fit in what is left of max_booking (checked again on click)
         room = view.held.started_at + parse_span(view.max_booking) - view.held.until
-        elements += [_button(f"Extend {label}", action, view.name)
+        elements += [button(f"Extend {label}", action, view.name)
                      for label, action in EXTEND.items() if parse_span(label) <= room]
         if not for_holder:
-            elements.append(_button("Notify me when free", NOTIFY, view.name))
+            elements.append(button("Notify me when free", NOTIFY, view.name))
     return {"type": "actions", "elements": elements}
 
 
@@ -193,7 +186,7 @@ def busy_message(view: EnvView) -> Message:
     if view.queue:
         text += f" Waiting: {', '.join(view.queue)}."
     offer = {"type": "actions",
-             "elements": [_button("Notify me when free", NOTIFY, view.name, "primary")]}
+             "elements": [button("Notify me when free", NOTIFY, view.name, style="primary")]}
     return f"{view.name} is {status_line(view)}", [_section(text), offer]
 
 

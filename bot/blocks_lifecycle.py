@@ -66,6 +66,11 @@ def _cost(v: TtlView) -> str:
     return "" if v.daily_cost is None else f" It costs about {money(v.daily_cost, v.currency)}/day."
 
 
+def extend_button(resource_id: str, span: str) -> Block:
+    """"Extend 3d" on a resource's TTL (``EXTEND_CHOICES``), wherever a TTL is shown."""
+    return button(f"Extend {span}", f"ttl_extend_{span}", resource_id)
+
+
 def warning_buttons(v: TtlView) -> Block:
     destroy = confirm_dialog(
         "Destroy now?", f"{v.label} will be destroyed now. This cannot be undone.",
@@ -74,7 +79,7 @@ def warning_buttons(v: TtlView) -> Block:
     fitting = [c for c in EXTEND_CHOICES
                if v.extend_room is None or parse_span(c) <= v.extend_room]
     return actions(
-        *(button(f"Extend {c}", f"ttl_extend_{c}", v.resource_id) for c in fitting),
+        *(extend_button(v.resource_id, c) for c in fitting),
         button("Destroy now", "ttl_destroy_now", v.resource_id, style="danger", confirm=destroy),
         button("Request exemption", "ttl_exempt", v.resource_id),
         block_id=f"ttl:{v.resource_id}"[:255],

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from bot.blocks_kit import button
+from bot.blocks_lifecycle import extend_button
 from bot.costs import money, pct, signed_money
 from bot.digest import Digest
 
@@ -49,7 +51,7 @@ def _ttl_rows(items: Sequence[tuple[str, datetime, str]], verb: str) -> list[Blo
     warnings."""
     rows: list[Block] = [
         {**_section(f"`{name}` {verb} {at:%a %b %d %H:%M} UTC"),
-         "accessory": _button("Extend 3d", "ttl_extend_3d", resource_id)}
+         "accessory": extend_button(resource_id, "3d")}
         for name, at, resource_id in items[:5]
     ]
     if len(items) > 5:
@@ -157,18 +159,6 @@ class AlertView:
         return self.label or self.series
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
 def _share(share: float) -> str:
     """A cause's share of the change: "under 1%" where a percentage would round to 0 (or
     -0)."""
@@ -205,10 +195,10 @@ def anomaly_message(a: AlertView) -> Message:
                 "type": "actions",
                 "block_id": f"anomaly-{a.anomaly_id}",
                 "elements": [
-                    _button("Acknowledge", "anomaly_ack", value, "primary"),
-                    _button("Expected (planned)", "anomaly_expected", value),
-                    _button("Snooze 7 days", "anomaly_snooze", value),
-                    _button("Breakdown", "anomaly_breakdown", value),
+                    button("Acknowledge", "anomaly_ack", value, style="primary"),
+                    button("Expected (planned)", "anomaly_expected", value),
+                    button("Snooze 7 days", "anomaly_snooze", value),
+                    button("Breakdown", "anomaly_breakdown", value),
                 ],
             }
         )

@@ -198,11 +198,15 @@ def expiring(session: Session, *, now: datetime, end: datetime,
         coming = coming.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
         past = past.where(col(Lifecycle.resource_id).in_(list(resource_ids)))
     found = [(str(r), at) for r, at in session.connection().execute(coming) if at is not None]
-    newest: dict[str, date] = {provider: day for provider, day in session.connection().execute(
-        select(col(Resource.provider), func.max(col(Resource.last_seen)))
-        .group_by(col(Resource.provider)))}
-    found += [(str(r), at) for r, at, seen, provider in session.connection().execute(past)
-              if at is not None and seen >= max(at.date(), newest[provider] - STILL_SEEN)]
+    passed = [(str(r), at, seen, provider)
+              for r, at, seen, provider in session.connection().execute(past) if at is not None]
+    if passed:
+        newest: dict[str, date] = {provider: day for provider, day in session.connection()
+                                   .execute(select(col(Resource.provider),
+                                                   func.max(col(Resource.last_seen)))
+                                            .group_by(col(Resource.provider)))}
+        found += [(r, at) for r, at, seen, provider in passed
+                  if seen >= max(at.date(), newest[provider] - STILL_SEEN)]
     return found
 
 
