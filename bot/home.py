@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import blocks_envs, envs
-from bot.admins import is_admin
+from bot.admins import GroupMembers, is_admin
 from bot.alerts import open_lines_seen_by
 from bot.blocks_notify import HomeView, home_view
 from bot.config import Config
@@ -17,8 +17,9 @@ from bot.costs import period_bounds
 from storage import costs, lifecycle, resources, savings
 
 
-def build_home(session: Session, *, config: Config, email: str, now: datetime) -> dict[str, Any]:
-    """The App Home view of ``email``."""
+def build_home(session: Session, *, config: Config, email: str, now: datetime,
+               group_members: GroupMembers | None = None) -> dict[str, Any]:
+    """The App Home view of ``email`` (``group_members``: for admins through admin groups)."""
     today = now.date()
     month = period_bounds("mtd", today=today)
     last30 = period_bounds("30d", today=today)
@@ -52,8 +53,9 @@ def build_home(session: Session, *, config: Config, email: str, now: datetime) -
     view = HomeView(email=email, resources=ranked[:10], resource_count=len(mine),
                     team=team, team_mtd=team_mtd, team_currency=team_currency,
                     team_budget=team_cfg.budget if team_cfg is not None else None,
-                    anomalies=open_lines_seen_by(session, config=config, email=email),
-                    admin=is_admin(config, email),
+                    anomalies=open_lines_seen_by(session, config=config, email=email,
+                                                 group_members=group_members),
+                    admin=is_admin(config, email, group_members=group_members),
                     bookings=[(blocks_envs.held_line(v, now=now),
                                blocks_envs.buttons(v, for_holder=True)) for v in shared.held],
                     waiting=shared.waiting, environments=blocks_envs.env_rows(shared.others),

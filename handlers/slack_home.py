@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
+from bot import admins
 from bot.blocks_notify import home_without_email
 from bot.home import build_home
 from bot.services import Services
@@ -21,7 +22,8 @@ def publish(services: Services, client: WebClient, user_id: str) -> None:
         services.chat.publish_home(user_id, home_without_email())
         return
     with session_scope(services.engine) as session:
-        view = build_home(session, config=services.config, email=email, now=services.now())
+        view = build_home(session, config=services.config, email=email, now=services.now(),
+                          group_members=admins.group_members(services))
     services.chat.publish_home(user_id, view)
 
 

@@ -14,7 +14,7 @@ from bot.jobs import run_job
 from bot.services import Services
 from storage import lifecycle
 from tests.fakes.slack import FakeSlack
-from tests.scenario.harness import Clock, SlackClientSim
+from tests.scenario.harness import Clock, SlackClientSim, wait
 from tests.scenario.test_envs import _ask, _press
 from tests.scenario.test_lifecycle import BOB_BOX, _audit, _row
 
@@ -47,6 +47,17 @@ def test_a_member_of_an_admin_group_may_pause_actions_and_others_may_not(
     resumed = _ask(slack, fake_slack, "resume-actions", "U0ALICE")
     assert "resumed by alice@example.com" in resumed.text
     assert not _paused(services)
+
+
+def test_a_group_admins_app_home_lists_every_open_anomaly(
+    services: Services, slack: SlackClientSim, fake_slack: FakeSlack
+) -> None:
+    _admin_group(services, fake_slack, "U0DAVE")
+    event = {"type": "app_home_opened", "user": "U0DAVE", "channel": "D0DAVE", "tab": "home"}
+    assert slack.event(event, event_id="EvGroupHome").status_code == 200
+    wait(lambda: "U0DAVE" in fake_slack.home_views)
+    view = json.dumps(fake_slack.home_views["U0DAVE"])
+    assert "*Open anomalies* (all: you are an admin)" in view and "service BigQuery on" in view
 
 
 def test_group_admins_extend_and_approve_exemptions_from_buttons(
