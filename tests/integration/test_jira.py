@@ -28,6 +28,7 @@ from bot.envs_effects import run_effects
 from bot.errors import ProviderAuthError, ProviderError, ProviderUnavailable, ResourceGone
 from bot.services import Services
 from bot.settings import Settings
+from providers import jira as jira_provider
 from providers.chat import ConsoleTransport
 from providers.jira import JiraClient, TicketClient
 from storage import bookings
@@ -160,10 +161,14 @@ def test_a_call_jira_does_not_take_is_tried_again_by_us_and_a_comment_is_never_d
 
 
 def test_a_call_jira_surely_did_not_take_is_told_apart_from_one_it_may_have(
-        fake_jira: FakeJira) -> None:
-    down = JiraClient("http://127.0.0.1:9", "u", "t", max_retries=0, timeout=2)
+        fake_jira: FakeJira, monkeypatch: pytest.MonkeyPatch) -> None:
+    down = JiraClient("http://127.0.0.1:9", "u", "t", max_retries=2, timeout=2)
+    pauses: list[float] = []
+    monkeypatch.setattr(jira_provider.time, "sleep", pauses.append)
     with pytest.raises(ProviderUnavailable, match="ConnectionError"):
-        down.add_comment("OPS-1", "booked")  # no connection: nothing was sent
+        down.add_comment("OPS-1", "booked")  # no connection: nothing was sent...
+    assert pauses == [0.5, 1.0]  # ...so it was safe to try again, twice
+    monkeypatch.undo()
     fake_jira.add_issue("OPS-5")
     slow = JiraClient(fake_jira.url, fake_jira.user, fake_jira.token, max_retries=2,
                       timeout=0.3)
