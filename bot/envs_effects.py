@@ -4,8 +4,9 @@ Each booking event (the outbox written by bot/envs.py) has steps; each step is c
 ``claim_delivery`` before it runs, so two replicas, a retry or the scheduler's sweep never do it
 twice. Events of one booking run in order (a revoke never overtakes its grant). The ``bookings``
 job also releases ended bookings, reminds holders before the end and tells the next person in
-line when an environment is free; the ``tickets`` job releases bookings whose Jira ticket was
-closed without the webhook telling us.
+line when an environment is free (keeping them first in line until told); the ``tickets`` job
+releases bookings whose Jira ticket was closed without the webhook telling us, and posts the
+Jira comments Jira did not take at the time.
 """
 
 from __future__ import annotations
