@@ -36,27 +36,32 @@ def labels(session: Session, series: Sequence[str]) -> dict[str, str]:
     """How people know each scope: "team data", "owner bob@example.com", and a resource by its
     name ("resource events") rather than its id, which for Google Cloud and Azure is a long
     path. The series names themselves (``team:data``) stay what the detector's CSV says."""
+    return _labels(series, _resources_of(session, series))
+
+
+def labels_and_audiences(session: Session, series: Sequence[str]
+                         ) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """``labels``, and the owner and team scopes each series concerns: itself, and for a
+    resource its owner's and its team's, whom its alerts go to (``recipients``). The
+    resources are looked up once for both."""
     found = _resources_of(session, series)
+    concerns: dict[str, set[str]] = {}
+    for scope in series:
+        dimension, _, key = scope.partition(":")
+        concerns[scope] = {scope}
+        if dimension == "resource" and (res := found.get(key)) is not None:
+            concerns[scope] |= {f"owner:{res.owner}"} if res.owner else set()
+            concerns[scope] |= {f"team:{res.team}"} if res.team else set()
+    return _labels(series, found), concerns
+
+
+def _labels(series: Sequence[str], found: dict[str, resources.Summary]) -> dict[str, str]:
     out = {}
     for scope in series:
         dimension, _, key = scope.partition(":")
         if dimension == "resource" and key in found and found[key].name:
             key = found[key].name
         out[scope] = f"{dimension} {key}" if key else scope
-    return out
-
-
-def audiences(session: Session, series: Sequence[str]) -> dict[str, set[str]]:
-    """The owner and team scopes each series concerns: itself, and for a resource its owner's
-    and its team's, whom its alerts go to (``recipients``)."""
-    found = _resources_of(session, series)
-    out: dict[str, set[str]] = {}
-    for scope in series:
-        dimension, _, key = scope.partition(":")
-        out[scope] = {scope}
-        if dimension == "resource" and (res := found.get(key)) is not None:
-            out[scope] |= {f"owner:{res.owner}"} if res.owner else set()
-            out[scope] |= {f"team:{res.team}"} if res.team else set()
     return out
 
 
@@ -132,8 +137,8 @@ def open_lines_for(session: Session, scopes: set[str]) -> list[str]:
     """One line per open anomaly that concerns one of ``scopes`` (``owner:...``,
     ``team:...``): of that scope itself, or of a resource it owns or holds."""
     found = anomalies.open_for(session, series=None, limit=1000)
-    concerns = audiences(session, sorted({a.series for a in found}))
-    return _lines(session, [a for a in found if concerns[a.series] & scopes][:LISTED])
+    named, concerns = labels_and_audiences(session, sorted({a.series for a in found}))
+    return _lines([a for a in found if concerns[a.series] & scopes][:LISTED], named)
 
 
 def open_lines_seen_by(session: Session, *, config: Config, email: str,
@@ -149,10 +154,10 @@ def open_lines_seen_by(session: Session, *, config: Config, email: str,
 
 def open_lines(session: Session, *, series: Sequence[str] | None) -> list[str]:
     """One line per open anomaly of ``series`` (None: of every scope)."""
-    return _lines(session, anomalies.open_for(session, series=series, limit=LISTED))
+    found = anomalies.open_for(session, series=series, limit=LISTED)
+    return _lines(found, labels(session, [a.series for a in found]))
 
 
-def _lines(session: Session, found: Sequence[Anomaly]) -> list[str]:
-    named = labels(session, [a.series for a in found])
+def _lines(found: Sequence[Anomaly], named: dict[str, str]) -> list[str]:
     return [anomaly_line(named[a.series], a.day, a.actual, a.expected, a.currency)
             for a in found]

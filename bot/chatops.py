@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from bot import alerts, blocks, blocks_lifecycle, blocks_notify, digests, envs, lifecycle_requests
+from bot import (
+    alerts,
+    blocks,
+    blocks_envs,
+    blocks_lifecycle,
+    blocks_notify,
+    digests,
+    envs,
+    lifecycle_requests,
+)
 from bot.admins import GroupMembers, is_admin, who_may
 from bot.commands import Command, UserRef, parse
 from bot.config import Config
-from bot.costs import (
-    Change,
-    CostReport,
-    Line,
-    Period,
-    by_currency,
-    money,
-    period_bounds,
-    previous,
-)
+from bot.costs import Change, CostReport, Line, Period, by_currency, period_bounds, previous
 from bot.errors import CommandError
 from bot.pipeline import reassign_owners
 from storage import audit, costs, identity, resources, rollup
@@ -237,7 +237,7 @@ def _resources(session: Session, *, config: Config, caller: Caller, command: Com
     shown = found[:_LIST_LIMIT]
     costs_to = rollup.snapshot_day(session)
     weeks = rollup.week_costs(session, resource_ids=[r.resource_id for r in shown], metric=metric)
-    cost = {rid: " + ".join(money(v, cur) for cur, v in pairs) for rid, pairs in weeks.items()}
+    cost = {rid: blocks_envs.costs_text(dict(pairs)) for rid, pairs in weeks.items()}
     if command.scope == "unowned":  # where each one is, to find whose it is or write a rule
         rows = [(r.name or r.resource_id, "unowned", r.team or "no team",
                  " · ".join(part for part in (r.provider, r.account_name or r.account_id,

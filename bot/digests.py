@@ -14,8 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session
 
 from bot import blocks_notify
-from bot.alerts import audiences as alert_audiences
-from bot.alerts import labels as alert_labels
+from bot.alerts import labels_and_audiences
 from bot.charts import daily_stacked_png
 from bot.config import Config
 from bot.delivery import Failures, deliver_once
@@ -124,8 +123,7 @@ def load_all(session: Session, config: Config, *, today: date, now: datetime,
 
     fresh = [a for a in anomalies.created_since(session, since=now - timedelta(days=1))
              if a.status == "open"]
-    named = alert_labels(session, [a.series for a in fresh])
-    concerns = alert_audiences(session, [a.series for a in fresh])
+    named, concerns = labels_and_audiences(session, [a.series for a in fresh])
     alerts: dict[str, list[str]] = defaultdict(list)
     for a in fresh:  # a resource's anomaly also goes into its owner's and its team's digests
         for scope in sorted(concerns[a.series]):
